@@ -1,0 +1,26 @@
+# Two commands for a fresh machine with Python 3.11+: `make run` and `make test`.
+# Each creates the virtual environment it needs on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test seed lint bench
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+run: $(VENV)/.installed
+	$(PY) -m bot
+
+test: $(VENV)/.installed
+	$(PY) -m pytest
+
+seed: $(VENV)/.installed
+	$(PY) -m crm init
+	$(PY) -m crm seed
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .

@@ -1,0 +1,1 @@
+"""The launcher: FastAPI routes for Twilio and one call pipeline per media stream."""

@@ -1,0 +1,47 @@
+"""The launcher: FastAPI routes for Twilio, one call pipeline per media stream."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import calendar_adapter
+import crm
+from bot import health, media_stream, twilio_webhooks
+from bot.calls import ActiveCalls
+from crm.migrate import migrate
+from crm.settings import get_settings
+from pipeline.telephony import Telephony, TelephonyUnavailable
+
+log = logging.getLogger(__name__)
+
+DRAIN_SECONDS = 600  # a service call rarely runs longer
+
+
+def create_app() -> FastAPI:
+    calls = ActiveCalls()
+    try:
+        telephony: Telephony | None = Telephony(get_settings())
+    except TelephonyUnavailable as exc:
+        log.warning("no hang-up or transfer through Twilio's REST API: %s", exc)
+        telephony = None
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await migrate()  # idempotent; a new install answers its first call with a schema
+        yield
+        if not await calls.drain(DRAIN_SECONDS):
+            log.warning("shutting down with %d calls still up", len(calls))
+        if telephony is not None:
+            await telephony.close()
+        await calendar_adapter.close()
+        await crm.close()
+
+    app = FastAPI(title="Service desk phone agent", lifespan=lifespan)
+    app.include_router(health.router(calls))
+    app.include_router(twilio_webhooks.router(calls))
+    app.include_router(media_stream.router(calls, telephony))
+    return app

@@ -1,0 +1,42 @@
+"""Customers, vehicles, appointments and call logs: plain async functions over PostgreSQL,
+with Redis as a read-through cache. Usable without Pipecat; configured from the environment."""
+
+from crm.call_logs import (
+    append_metrics,
+    append_turn,
+    claim_stream,
+    close_call_log,
+    get_call_log,
+    open_call_log,
+    record_outcome,
+)
+from crm.customers import create_customer, forget_customer, lookup_customer
+from crm.errors import CRMError, DatabaseUnavailable
+from crm.vehicles import decode_vin, get_vehicle_info
+
+
+async def close() -> None:
+    """Release the database pool and the cache connection."""
+    from crm import cache, db
+
+    await db.close()
+    await cache.close()
+
+
+__all__ = [
+    "CRMError",
+    "DatabaseUnavailable",
+    "append_metrics",
+    "append_turn",
+    "claim_stream",
+    "close",
+    "close_call_log",
+    "create_customer",
+    "decode_vin",
+    "forget_customer",
+    "get_call_log",
+    "get_vehicle_info",
+    "lookup_customer",
+    "open_call_log",
+    "record_outcome",
+]

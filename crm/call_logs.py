@@ -1,0 +1,108 @@
+"""Call logs written as the call happens, so a dropped call keeps what was said.
+
+Opening is idempotent per call SID; closing is first-writer-wins, because the stream's stop,
+a dropped socket and Twilio's status callback race to say the call is over.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from psycopg.types.json import Jsonb
+
+from crm import db
+
+Role = Literal["caller", "agent"]
+OUTCOMES = frozenset({
+    "booked", "rescheduled", "cancelled", "confirmed", "transferred",
+    "caller_hung_up", "no_input", "voicemail", "completed", "error",
+})
+
+
+async def open_call_log(
+    call_sid: str,
+    direction: Literal["inbound", "outbound"],
+    from_number: str | None,
+    to_number: str | None,
+    customer_id: int | None = None,
+) -> int:
+    """The call log's id, creating the row on the first call for this SID."""
+    async with db.connection() as conn:
+        row = await (
+            await conn.execute(
+                "INSERT INTO call_logs (call_sid, direction, from_number, to_number, customer_id)"
+                " VALUES (%s, %s, %s, %s, %s)"
+                " ON CONFLICT (call_sid) DO UPDATE SET"
+                "  customer_id = coalesce(call_logs.customer_id, EXCLUDED.customer_id)"
+                " RETURNING id",
+                (call_sid, direction, from_number, to_number, customer_id),
+            )
+        ).fetchone()
+    return row["id"]
+
+
+async def append_turn(call_sid: str, role: Role, text: str, at: datetime | None = None) -> None:
+    entry = {"role": role, "text": text, "at": (at or datetime.now().astimezone()).isoformat()}
+    async with db.connection() as conn:
+        await conn.execute(
+            "UPDATE call_logs SET transcript = transcript || jsonb_build_array(%s::jsonb)"
+            " WHERE call_sid = %s",
+            (Jsonb(entry), call_sid),
+        )
+
+
+async def append_metrics(call_sid: str, figures: dict[str, Any]) -> None:
+    """Latency/TTFB figures for one turn or service, kept beside the transcript."""
+    async with db.connection() as conn:
+        await conn.execute(
+            "UPDATE call_logs SET metrics = metrics || jsonb_build_array(%s::jsonb)"
+            " WHERE call_sid = %s",
+            (Jsonb(figures), call_sid),
+        )
+
+
+def _known(outcome: str) -> str:
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown call outcome {outcome!r}")
+    return outcome
+
+
+async def record_outcome(call_sid: str, outcome: str) -> None:
+    """Note what the call achieved (booked, transferred, ...) the moment it happens, so
+    whichever path closes the log later, on whichever instance, keeps it."""
+    async with db.connection() as conn:
+        await conn.execute(
+            "UPDATE call_logs SET outcome = %s WHERE call_sid = %s AND ended_at IS NULL",
+            (_known(outcome), call_sid),
+        )
+
+
+async def close_call_log(call_sid: str, outcome: str) -> bool:
+    """Close the log; `outcome` applies unless one was recorded during the call.
+    False when it was already closed (or never opened): the first closer wins."""
+    async with db.connection() as conn:
+        cur = await conn.execute(
+            "UPDATE call_logs SET ended_at = now(), outcome = coalesce(outcome, %s)"
+            " WHERE call_sid = %s AND ended_at IS NULL",
+            (_known(outcome), call_sid),
+        )
+        return cur.rowcount == 1
+
+
+async def get_call_log(call_sid: str) -> dict[str, Any] | None:
+    async with db.connection() as conn:
+        return await (
+            await conn.execute("SELECT * FROM call_logs WHERE call_sid = %s", (call_sid,))
+        ).fetchone()
+
+
+async def claim_stream(call_sid: str) -> bool:
+    """True for the first media stream of a call whose log exists; False for any other."""
+    async with db.connection() as conn:
+        cur = await conn.execute(
+            "UPDATE call_logs SET stream_claimed_at = now()"
+            " WHERE call_sid = %s AND stream_claimed_at IS NULL AND ended_at IS NULL",
+            (call_sid,),
+        )
+        return cur.rowcount == 1

@@ -1,0 +1,82 @@
+"""The PostgreSQL connection pool, opened on first use from `DATABASE_URL`.
+
+Connections run in the shop's time zone, so timestamps the database renders (JSON built
+in SQL) already carry the offset the agent speaks in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from crm import embedded
+from crm.errors import DatabaseUnavailable
+from crm.settings import get_settings
+
+_pool: AsyncConnectionPool | None = None
+_lock = asyncio.Lock()
+
+
+async def database_url() -> str:
+    """The configured URL, or the embedded server's (started on first use)."""
+    configured = get_settings().database_url
+    return configured or await asyncio.to_thread(embedded.postgres_url)
+
+
+async def pool() -> AsyncConnectionPool:
+    global _pool
+    if _pool is None:
+        async with _lock:
+            if _pool is None:
+                _pool = await _open_pool(await database_url())
+    return _pool
+
+
+async def _open_pool(url: str) -> AsyncConnectionPool:
+    new = AsyncConnectionPool(
+        url,
+        min_size=2,
+        max_size=20,
+        timeout=3.0,
+        kwargs={
+            "options": f"-c TimeZone={get_settings().shop_timezone}",
+            "row_factory": dict_row,
+            "connect_timeout": 3,
+        },
+        open=False,
+        name="crm",
+    )
+    try:
+        await new.open(wait=True, timeout=3.0)
+    except PoolTimeout as exc:
+        await new.close()
+        raise DatabaseUnavailable(f"cannot reach the database at {_redacted(url)}") from exc
+    return new
+
+
+@asynccontextmanager
+async def connection() -> AsyncIterator[psycopg.AsyncConnection]:
+    """A pooled connection inside a transaction; an unreachable database is a typed error."""
+    pool_ = await pool()
+    try:
+        async with pool_.connection() as conn:
+            yield conn
+    except (PoolTimeout, psycopg.OperationalError) as exc:
+        raise DatabaseUnavailable(str(exc).splitlines()[0] if str(exc) else "database error") from exc
+
+
+async def close() -> None:
+    global _pool
+    if _pool is not None:
+        await _pool.close()
+        _pool = None
+
+
+def _redacted(url: str) -> str:
+    head, _, tail = url.rpartition("@")
+    return f"postgresql://***@{tail}" if head else url

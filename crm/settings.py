@@ -1,0 +1,224 @@
+"""The one configuration object: the contract's environment variables (and `.env`).
+
+Every entry point calls `get_settings()` first; a bad value ends the program with one
+line naming the variable (exit code 2) instead of a traceback deep inside a call.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, time
+from functools import lru_cache
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from crm.phones import e164, region_of
+
+# Opening hours as (open, close) pairs per ISO weekday name; lunch is the gap between pairs.
+DEFAULT_HOURS: dict[str, list[tuple[time, time]]] = {
+    day: [(time(9), time(12)), (time(13), time(17))] for day in ("mon", "tue", "wed", "thu", "fri")
+} | {"sat": [(time(9), time(13))], "sun": []}
+
+# Minutes per service type a dealership offers; the seed and the calendar read the same table.
+DEFAULT_SERVICE_DURATIONS: dict[str, int] = {
+    "oil change": 30,
+    "tire rotation": 30,
+    "state inspection": 30,
+    "battery replacement": 30,
+    "brake service": 90,
+    "diagnostics": 60,
+    "wheel alignment": 60,
+    "air conditioning service": 60,
+    "scheduled maintenance": 90,
+    "transmission service": 120,
+}
+
+
+def _url(value: str | None, schemes: tuple[str, ...]) -> str | None:
+    if value in (None, ""):
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not (parts.netloc or parts.path):
+        raise ValueError(f"must be a {' or '.join(s + '://' for s in schemes)} URL, not {value!r}")
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    host: str = "127.0.0.1"
+    port: int = Field(7860, ge=1, le=65535)
+    public_base_url: str | None = None
+
+    database_url: str | None = None
+    redis_url: str | None = None
+
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o"
+    deepgram_api_key: str | None = None
+    deepgram_base_url: str | None = None
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_phone_number: str | None = None
+    twilio_api_base_url: str = "https://api.twilio.com"
+
+    calendar_backend: Literal["local", "google"] = "local"
+    google_calendar_id: str | None = None
+    google_client_id: str | None = None
+    google_client_secret: str | None = None
+    google_refresh_token: str | None = None
+    google_calendar_api_url: str | None = None
+
+    shop_timezone: str = "America/New_York"
+    # An empty allowlist dials nobody; YOUR_TEST_NUMBER (the seed guide's name) is one more entry.
+    reminder_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    your_test_number: str | None = None
+    service_desk_number: str | None = None
+    idle_reprompt_seconds: float = Field(8.0, gt=0)
+
+    # Which implementation serves each stage of the call pipeline: a provider name from
+    # pipeline/services.py or "package.module:factory" for one of your own.
+    stt_provider: str = "deepgram"
+    stt_model: str = "nova-2-phonecall"
+    llm_provider: str = "openai"
+    tts_provider: str = "deepgram"
+    tts_voice: str = "aura-2-thalia-en"
+    # "smart-turn" asks a local model whether the caller finished; "silence" waits a fixed pause.
+    turn_detection: Literal["smart-turn", "silence"] = "smart-turn"
+    turn_silence_seconds: float = Field(0.6, gt=0, le=5)
+
+    # Shop rules (calendar); defaults are a typical dealership service department.
+    shop_name: str = "the service department"
+    shop_bays: int = Field(3, ge=1, le=100)
+    shop_slot_minutes: int = Field(30, ge=5, le=240)
+    shop_min_lead_minutes: int = Field(60, ge=0)
+    shop_max_days_ahead: int = Field(60, ge=1)
+    shop_hours: dict[str, list[tuple[time, time]]] = Field(default_factory=lambda: DEFAULT_HOURS)
+    shop_holidays: Annotated[list[date], NoDecode] = Field(default_factory=list)
+    service_durations: dict[str, int] = Field(
+        default_factory=lambda: dict(DEFAULT_SERVICE_DURATIONS),
+        validation_alias=AliasChoices("service_durations", "shop_service_durations"),
+    )
+    default_service_minutes: int = Field(60, ge=5)
+
+    @field_validator("public_base_url", "openai_base_url", "twilio_api_base_url",
+                     "google_calendar_api_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return _url(value, ("http", "https"))
+
+    @field_validator("deepgram_base_url")
+    @classmethod
+    def _deepgram_url(cls, value: str | None) -> str | None:
+        return _url(value, ("http", "https", "ws", "wss"))
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        return _url(value, ("postgresql", "postgres"))
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        return _url(value, ("redis", "rediss", "unix"))
+
+    @field_validator("shop_timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("reminder_allowlist", mode="before")
+    @classmethod
+    def _split_allowlist(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("shop_holidays", mode="before")
+    @classmethod
+    def _split_holidays(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("shop_hours")
+    @classmethod
+    def _weekdays(cls, value: dict[str, list[tuple[time, time]]]) -> dict:
+        days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+        unknown = set(value) - set(days)
+        if unknown:
+            raise ValueError(f"unknown weekday(s) {sorted(unknown)}; use {', '.join(days)}")
+        for periods in value.values():
+            for start, end in periods:
+                if start >= end:
+                    raise ValueError(f"opening period {start}-{end} ends before it starts")
+        return {day: sorted(value.get(day, [])) for day in days}
+
+    @field_validator("service_durations")
+    @classmethod
+    def _service_names(cls, value: dict[str, int]) -> dict[str, int]:
+        if any(minutes <= 0 for minutes in value.values()):
+            raise ValueError("service durations must be positive minutes")
+        return {name.strip().lower(): minutes for name, minutes in value.items()}
+
+    @model_validator(mode="after")
+    def _phones(self) -> Settings:
+        entries = [*self.reminder_allowlist, *([self.your_test_number] if self.your_test_number else [])]
+        try:
+            self.reminder_allowlist = sorted({e164(item, self.phone_region) for item in entries})
+        except ValueError as exc:
+            raise ValueError(f"REMINDER_ALLOWLIST: {exc}") from None
+        for name in ("twilio_phone_number", "service_desk_number"):
+            value = getattr(self, name)
+            if value:
+                try:
+                    setattr(self, name, e164(value, "US"))
+                except ValueError as exc:
+                    raise ValueError(f"{name.upper()}: {exc}") from None
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.shop_timezone)
+
+    @property
+    def phone_region(self) -> str:
+        """Region for numbers spoken without a country code: the shop's own number's."""
+        return (region_of(self.twilio_phone_number) if self.twilio_phone_number else None) or "US"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+class ConfigError(SystemExit):
+    """Exit with one line naming the bad setting (exit code 2)."""
+
+    def __init__(self, message: str) -> None:
+        print(f"configuration error: {message}", file=sys.stderr)
+        super().__init__(2)
+
+
+def _describe(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    name = ".".join(str(part) for part in error["loc"]).upper()
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{name}: {message}" if name else message
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None

@@ -1,0 +1,1 @@
+"""Builds and runs one Pipecat pipeline per phone call."""

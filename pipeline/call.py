@@ -1,0 +1,176 @@
+"""One Pipecat pipeline per phone call, assembled top to bottom like the diagram:
+
+    Twilio media stream in -> speech-to-text -> (call log) -> caller turns (VAD, barge-in)
+    -> language model with tools -> (filler, silence) -> text-to-speech
+    -> Twilio media stream out -> (latency) -> agent turns into the context
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from fastapi import WebSocket
+from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADParams
+from pipecat.frames.frames import TTSSpeakFrame
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregatorParams,
+)
+from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
+from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
+from pipecat.workers.runner import WorkerRunner
+from processors.latency_meter import LatencyMeter
+from processors.silence_watcher import SilenceWatcher
+from processors.tool_filler import ToolFiller
+from processors.transcript_recorder import TranscriptRecorder
+
+import crm
+from crm.settings import Settings
+from pipeline import prompts, services
+from pipeline.services import SAMPLE_RATE
+from pipeline.session import CallSession, CallStart
+from pipeline.telephony import Telephony
+from pipeline.tools import CallTools
+from pipeline.twilio_serializer import CallEndingTwilioSerializer
+
+log = logging.getLogger(__name__)
+
+REPROMPTS = ["Are you still there?", "I'm still here if you need anything. Can you hear me?"]
+
+
+async def caller_record(number: str | None) -> dict[str, Any]:
+    """The caller's CRM record; a lookup failure must not keep the phone from being answered."""
+    if not number:
+        return {"found": False, "phone": None}
+    try:
+        return await crm.lookup_customer(number)
+    except crm.CRMError:
+        log.exception("caller lookup failed; answering as for an unknown caller")
+        return {"found": False, "phone": number}
+
+
+def reminded_appointment(start: CallStart, record: dict[str, Any]) -> dict[str, Any] | None:
+    """On a reminder call, the upcoming appointment it is about."""
+    if start.appointment_id is None:
+        return None
+    upcoming = record.get("upcoming_appointments") or []
+    return next((a for a in upcoming if a["id"] == start.appointment_id), None)
+
+
+def user_turns(settings: Settings) -> LLMUserAggregatorParams:
+    """How the agent hears the caller: Silero VAD for speech and barge-in, and either the
+    local Smart-Turn model or a fixed pause to decide that the caller has finished."""
+    stop = ([SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=settings.turn_silence_seconds)]
+            if settings.turn_detection == "silence" else None)  # None: Smart-Turn v3
+    return LLMUserAggregatorParams(
+        vad_analyzer=SileroVADAnalyzer(sample_rate=SAMPLE_RATE, params=VADParams(stop_secs=0.2)),
+        user_turn_strategies=UserTurnStrategies(stop=stop),
+    )
+
+
+async def run_call(
+    websocket: WebSocket,
+    start: CallStart,
+    settings: Settings,
+    telephony: Telephony | None,
+) -> CallSession:
+    """Hold the conversation on an accepted Twilio media stream until the call ends."""
+    record = await caller_record(start.customer_number)
+    appointment = reminded_appointment(start, record)
+    session = CallSession(start, record)
+    session.begin()
+    if appointment is not None:
+        greeting = prompts.reminder_greeting(settings, record, appointment)
+    else:
+        greeting = prompts.greeting(settings, record)
+    instructions = prompts.system_prompt(settings, datetime.now(settings.tz), record, appointment)
+
+    async def end_of_call() -> None:
+        # Runs after the last audio was paced out and before the socket closes.
+        await _hand_on(session, settings, telephony)
+
+    transport = FastAPIWebsocketTransport(websocket, FastAPIWebsocketParams(
+        audio_in_enabled=True,
+        audio_out_enabled=True,
+        audio_out_end_silence_secs=1,
+        serializer=CallEndingTwilioSerializer(start.stream_sid, start.call_sid, end_of_call),
+    ))
+    stt = services.speech_to_text(settings)
+    llm = services.language_model(settings, instructions)
+    tts = services.text_to_speech(settings)
+    tools = CallTools(session, settings)
+    tools.register(llm)
+    context = LLMContext(tools=tools.schema())
+    caller, agent = LLMContextAggregatorPair(context, user_params=user_turns(settings))
+
+    async def gave_up() -> None:
+        session.ending = "no_input"
+
+    pipeline = Pipeline([
+        transport.input(),
+        stt,
+        TranscriptRecorder(on_turn=session.turn),
+        caller,
+        llm,
+        ToolFiller(),
+        SilenceWatcher(timeout_secs=settings.idle_reprompt_seconds, reprompts=REPROMPTS,
+                       goodbye=f"I'll let you go. Thanks for calling {settings.shop_name}.",
+                       on_give_up=gave_up),
+        tts,
+        transport.output(),
+        LatencyMeter(on_figures=session.figures),
+        agent,
+    ])
+    worker = PipelineWorker(
+        pipeline,
+        params=PipelineParams(audio_in_sample_rate=SAMPLE_RATE, audio_out_sample_rate=SAMPLE_RATE,
+                              enable_metrics=True, enable_usage_metrics=True),
+        enable_rtvi=False,
+        idle_timeout_secs=None,  # silence is the SilenceWatcher's job, with words, not a cut-off
+    )
+
+    @transport.event_handler("on_client_connected")
+    async def _greet(_transport: Any, _ws: Any) -> None:
+        await worker.queue_frames([TTSSpeakFrame(greeting)])
+
+    @transport.event_handler("on_client_disconnected")
+    async def _caller_gone(_transport: Any, _ws: Any) -> None:
+        await worker.cancel()
+
+    @worker.event_handler("on_pipeline_error")
+    async def _failed(_worker: Any, frame: Any) -> None:
+        if getattr(frame, "fatal", False):
+            session.ending = "error"
+
+    try:
+        runner = WorkerRunner(handle_sigint=False)
+        await runner.add_workers(worker)
+        await runner.run()
+    except Exception:
+        session.ending = "error"
+        log.exception("call %s: pipeline failed", start.call_sid)
+    finally:
+        await session.finish()
+    return session
+
+
+async def _hand_on(session: CallSession, settings: Settings, telephony: Telephony | None) -> None:
+    """Transfer or hang up as the call decided; a caller who left needs neither."""
+    if session.ending == "caller" or telephony is None:
+        return
+    try:
+        if session.ending == "transferred" and settings.service_desk_number:
+            await telephony.transfer(session.call_sid, settings.service_desk_number)
+        else:
+            await telephony.hang_up(session.call_sid)
+    except Exception:
+        # The socket closes next, which ends a <Connect> call anyway.
+        log.exception("call %s: could not %s through Twilio", session.call_sid,
+                      "transfer" if session.ending == "transferred" else "hang up")

@@ -1,0 +1,101 @@
+"""Speech-to-text, language model and text-to-speech services, chosen by configuration.
+
+`STT_PROVIDER`, `LLM_PROVIDER` and `TTS_PROVIDER` name a builder below, or
+"package.module:function" for one of your own taking (settings, system_prompt) /
+(settings) — so a developer swaps a service without editing the pipeline.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from pipecat.services.deepgram.stt import DeepgramSTTService
+from pipecat.services.deepgram.tts import DeepgramTTSService
+from pipecat.services.openai.llm import OpenAILLMService
+from pipecat.transcriptions.language import Language
+
+from crm.settings import Settings
+
+SAMPLE_RATE = 8000  # Twilio's; nothing gains from resampling phone audio upwards
+
+
+def deepgram_stt(settings: Settings) -> DeepgramSTTService:
+    return DeepgramSTTService(
+        api_key=settings.deepgram_api_key or "",
+        base_url=settings.deepgram_base_url or "",
+        sample_rate=SAMPLE_RATE,
+        settings=DeepgramSTTService.Settings(
+            model=settings.stt_model,
+            language=Language.EN_US,
+            interim_results=True,
+            punctuate=True,
+            smart_format=True,
+        ),
+    )
+
+
+def openai_llm(settings: Settings, system_prompt: str) -> OpenAILLMService:
+    return OpenAILLMService(
+        api_key=settings.openai_api_key,
+        base_url=settings.openai_base_url,
+        settings=OpenAILLMService.Settings(
+            model=settings.openai_model, system_instruction=system_prompt, temperature=0.3
+        ),
+    )
+
+
+def deepgram_tts(settings: Settings) -> DeepgramTTSService:
+    extra: dict[str, Any] = {"base_url": settings.deepgram_base_url} if settings.deepgram_base_url else {}
+    return DeepgramTTSService(
+        api_key=settings.deepgram_api_key or "",
+        sample_rate=SAMPLE_RATE,
+        encoding="linear16",
+        settings=DeepgramTTSService.Settings(voice=settings.tts_voice),
+        **extra,
+    )
+
+
+STT: dict[str, Callable[..., Any]] = {"deepgram": deepgram_stt}
+LLM: dict[str, Callable[..., Any]] = {"openai": openai_llm}
+TTS: dict[str, Callable[..., Any]] = {"deepgram": deepgram_tts}
+
+# Which API key each built-in provider needs, for start-up messages and call refusal.
+REQUIRED_KEYS = {"deepgram": "deepgram_api_key", "openai": "openai_api_key"}
+
+
+def _builder(registry: dict[str, Callable[..., Any]], name: str) -> Callable[..., Any]:
+    if name in registry:
+        return registry[name]
+    module, _, attribute = name.partition(":")
+    if not attribute:
+        raise ValueError(f"unknown provider {name!r}; built in: {', '.join(registry)}")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def speech_to_text(settings: Settings) -> Any:
+    return _builder(STT, settings.stt_provider)(settings)
+
+
+def language_model(settings: Settings, system_prompt: str) -> Any:
+    return _builder(LLM, settings.llm_provider)(settings, system_prompt)
+
+
+def text_to_speech(settings: Settings) -> Any:
+    return _builder(TTS, settings.tts_provider)(settings)
+
+
+def missing_keys(settings: Settings) -> dict[str, list[str]]:
+    """Environment variables the configured built-in providers still need, and what for."""
+    needs = [
+        (settings.stt_provider, "speech recognition"),
+        (settings.llm_provider, "the conversation"),
+        (settings.tts_provider, "the agent's voice"),
+    ]
+    missing: dict[str, list[str]] = {}
+    for provider, purpose in needs:
+        key = REQUIRED_KEYS.get(provider)
+        if key and not getattr(settings, key):
+            missing.setdefault(key.upper(), []).append(purpose)
+    return missing

@@ -1,0 +1,83 @@
+"""One call's identity and its running record in the call log.
+
+Writes to the call log go through one background queue per call, in order, so a slow or
+briefly unreachable database never holds up audio, and every turn is stored as it happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import crm
+
+log = logging.getLogger(__name__)
+
+Direction = Literal["inbound", "outbound"]
+
+
+@dataclass(frozen=True)
+class CallStart:
+    """What the Twilio `start` message and our TwiML parameters tell about a call."""
+
+    call_sid: str
+    stream_sid: str
+    account_sid: str | None
+    direction: Direction
+    customer_number: str | None  # the caller (inbound) or the person we rang (outbound)
+    shop_number: str | None
+    appointment_id: int | None = None  # set on reminder calls
+
+
+@dataclass
+class CallSession:
+    """Mutable facts of a live call the tools and the launcher share."""
+
+    start: CallStart
+    record: dict[str, Any]  # lookup_customer's answer for the customer's number
+    ending: Literal["caller", "agent", "no_input", "transferred", "error"] = "caller"
+    _writes: asyncio.Queue[Callable[[], Awaitable[Any]] | None] = field(
+        default_factory=asyncio.Queue, repr=False
+    )
+    _writer: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def call_sid(self) -> str:
+        return self.start.call_sid
+
+    @property
+    def customer_id(self) -> int | None:
+        return self.record["customer"]["id"] if self.record.get("found") else None
+
+    def begin(self) -> None:
+        self._writer = asyncio.create_task(self._write_in_order(), name=f"call-log-{self.call_sid}")
+
+    async def turn(self, role: crm.call_logs.Role, text: str) -> None:
+        self._writes.put_nowait(lambda: crm.append_turn(self.call_sid, role, text))
+
+    async def figures(self, figures: dict[str, Any]) -> None:
+        self._writes.put_nowait(lambda: crm.append_metrics(self.call_sid, figures))
+
+    def outcome(self, outcome: str) -> None:
+        """A business result (booked, rescheduled, cancelled, confirmed, transferred)."""
+        self._writes.put_nowait(lambda: crm.record_outcome(self.call_sid, outcome))
+
+    async def finish(self) -> None:
+        """Flush pending writes, then close the log by how the call ended."""
+        fallback = {"caller": "caller_hung_up", "agent": "completed", "no_input": "no_input",
+                    "transferred": "transferred", "error": "error"}[self.ending]
+        self._writes.put_nowait(lambda: crm.close_call_log(self.call_sid, fallback))
+        self._writes.put_nowait(None)
+        if self._writer is not None:
+            await self._writer
+
+    async def _write_in_order(self) -> None:
+        while (write := await self._writes.get()) is not None:
+            try:
+                await write()
+            except Exception:
+                # Keep the call going; the log line keeps what could not be stored.
+                log.exception("call %s: call-log write failed", self.call_sid)

@@ -1,0 +1,63 @@
+"""Twilio's REST API for what a media stream cannot do: hang up, transfer, place a call.
+
+Requests go to `TWILIO_API_BASE_URL` (Twilio's own by default), through the official SDK's
+async client.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+from twilio.twiml.voice_response import VoiceResponse
+
+from crm.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CALL_GONE = 20404  # Twilio's "resource not found": the call already ended
+
+
+class TelephonyUnavailable(Exception):
+    """No Twilio credentials are configured."""
+
+
+class Telephony:
+    def __init__(self, settings: Settings) -> None:
+        if not (settings.twilio_account_sid and settings.twilio_auth_token):
+            raise TelephonyUnavailable("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set")
+        self._http = AsyncTwilioHttpClient()
+        self._client = Client(settings.twilio_account_sid, settings.twilio_auth_token,
+                              http_client=self._http)
+        self._client.api.base_url = settings.twilio_api_base_url.rstrip("/")
+
+    async def hang_up(self, call_sid: str) -> None:
+        await self._update(call_sid, status="completed")
+
+    async def transfer(self, call_sid: str, number: str, announcement: str | None = None) -> None:
+        """Redirect the live call to `number`; Twilio ends our media stream as it does."""
+        twiml = VoiceResponse()
+        if announcement:
+            twiml.say(announcement)
+        twiml.dial(number)
+        await self._update(call_sid, twiml=str(twiml))
+
+    async def place_call(self, **fields: Any) -> str:
+        """Create an outbound call (`to`, `from_`, `url`, ...); returns its SID."""
+        call = await self._client.calls.create_async(**fields)
+        return call.sid
+
+    async def close(self) -> None:
+        if self._http.session is not None:
+            await self._http.session.close()
+
+    async def _update(self, call_sid: str, **fields: Any) -> None:
+        try:
+            await self._client.calls(call_sid).update_async(**fields)
+        except TwilioRestException as exc:
+            if exc.code != CALL_GONE:
+                raise
+            log.info("call %s had already ended", call_sid)

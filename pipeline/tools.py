@@ -1,0 +1,239 @@
+"""The tools the language model may call, wired to `crm` and `calendar_adapter`.
+
+Each tool answers JSON. Bookings are made for the caller's own record (created from
+`customer_name` for a new caller), and appointments can be moved or cancelled only by their
+owner. Writes are shielded from barge-in cancellation and carry an idempotency key, so a
+caller talking over the agent never leaves a half-known booking, and a retry never books twice.
+A tool that fails makes the agent apologise and offer a transfer instead of going quiet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
+from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
+from pipecat.frames.frames import EndWorkerFrame, FunctionCallResultProperties, TTSSpeakFrame
+from pipecat.services.llm_service import FunctionCallParams, LLMService
+
+import calendar_adapter
+import crm
+from crm.settings import Settings
+from pipeline.session import CallSession
+
+log = logging.getLogger(__name__)
+
+APOLOGY = ("I'm sorry, I'm having trouble reaching our scheduling system right now. "
+           "I can transfer you to a service advisor, or you can call back a little later.")
+TRANSFERRING = "Sure, I'm connecting you with a service advisor now. Please hold."
+
+_TIME = {"type": "string", "description": "ISO 8601 date-time in shop time, e.g. 2026-12-01T10:00"}
+_SERVICE = {"type": "string",
+            "description": "What the car needs, e.g. oil change, tire rotation, brake service"}
+_APPOINTMENT = {"type": "integer", "description": "The appointment's id from the caller's record"}
+_REASON = {"type": "string", "description": "Why, in a few words"}
+
+SCHEMAS = {
+    "lookup_customer": FunctionSchema(
+        "lookup_customer", "Find a customer, their vehicles and upcoming appointments by phone.",
+        {"phone": {"type": "string", "description": "Phone number in any format"}}, ["phone"]),
+    "get_vehicle_info": FunctionSchema(
+        "get_vehicle_info", "Decode a VIN and get a vehicle's service history.",
+        {"vin": {"type": "string", "description": "17-character VIN"},
+         "vehicle_id": {"type": "integer", "description": "Vehicle id from the customer record"}},
+        []),
+    "check_availability": FunctionSchema(
+        "check_availability", "Open appointment start times on a day.",
+        {"date": {"type": "string", "description": "YYYY-MM-DD"}, "service_type": _SERVICE},
+        ["date"]),
+    "book_appointment": FunctionSchema(
+        "book_appointment", "Book a service appointment for the caller after they agreed.",
+        {"start_time": _TIME, "service_type": _SERVICE,
+         "vehicle_id": {"type": "integer", "description": "Which of the caller's vehicles"},
+         "customer_name": {"type": "string", "description": "First and last name of a new caller"},
+         "notes": {"type": "string", "description": "Anything the technician should know"}},
+        ["start_time", "service_type"]),
+    "reschedule_appointment": FunctionSchema(
+        "reschedule_appointment", "Move one of the caller's appointments to a new time.",
+        {"appointment_id": _APPOINTMENT, "start_time": _TIME},
+        ["appointment_id", "start_time"]),
+    "cancel_appointment": FunctionSchema(
+        "cancel_appointment", "Cancel one of the caller's appointments after they confirmed.",
+        {"appointment_id": _APPOINTMENT}, ["appointment_id"]),
+    "confirm_appointment": FunctionSchema(
+        "confirm_appointment", "Mark the reminded appointment as confirmed by the customer.",
+        {"appointment_id": _APPOINTMENT}, ["appointment_id"]),
+    "transfer_to_human": FunctionSchema(
+        "transfer_to_human", "Hand the call to a service advisor.", {"reason": _REASON},
+        ["reason"]),
+    "end_call": FunctionSchema(
+        "end_call", "Say goodbye and hang up when the conversation is finished.",
+        {"reason": _REASON}, ["reason"]),
+}
+
+Action = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class CallTools:
+    """The tools of one call, bound to its session."""
+
+    def __init__(self, session: CallSession, settings: Settings) -> None:
+        self._session = session
+        self._settings = settings
+        self._actions: dict[str, Action] = {
+            "lookup_customer": self._lookup_customer,
+            "get_vehicle_info": self._get_vehicle_info,
+            "check_availability": self._check_availability,
+            "book_appointment": self._book,
+            "reschedule_appointment": self._reschedule,
+            "cancel_appointment": self._cancel,
+        }
+        if session.start.appointment_id is not None:
+            self._actions["confirm_appointment"] = self._confirm
+
+    def schema(self) -> ToolsSchema:
+        names = [*self._actions, "transfer_to_human", "end_call"]
+        return ToolsSchema(standard_tools=[SCHEMAS[name] for name in names])
+
+    def register(self, llm: LLMService) -> None:
+        for name, action in self._actions.items():
+            llm.register_function(name, self._answering(action))
+        llm.register_function("transfer_to_human", self._transfer_to_human)
+        llm.register_function("end_call", self._end_call)
+
+    def _answering(self, action: Action) -> Callable[[FunctionCallParams], Awaitable[None]]:
+        async def handler(params: FunctionCallParams) -> None:
+            try:
+                # Shielded: a barge-in cancels the handler, never a booking half-way.
+                result = await asyncio.shield(action(dict(params.arguments)))
+            except Exception:
+                log.exception("call %s: tool %s failed", self._session.call_sid,
+                              params.function_name)
+                await params.result_callback(
+                    {"error": "the system is unavailable; the caller was offered a transfer"},
+                    properties=FunctionCallResultProperties(run_llm=False))
+                await params.llm.push_frame(TTSSpeakFrame(APOLOGY))
+                return
+            await params.result_callback(result)
+
+        return handler
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def _lookup_customer(self, args: dict[str, Any]) -> dict[str, Any]:
+        return await crm.lookup_customer(str(args.get("phone", "")))
+
+    async def _get_vehicle_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        vehicle_id = args.get("vehicle_id")
+        return await crm.get_vehicle_info(vin=args.get("vin"),
+                                          vehicle_id=int(vehicle_id) if vehicle_id else None)
+
+    async def _check_availability(self, args: dict[str, Any]) -> dict[str, Any]:
+        return await calendar_adapter.check_availability(args.get("date", ""),
+                                                         args.get("service_type"))
+
+    # --- writing ---------------------------------------------------------------------------
+
+    async def _book(self, args: dict[str, Any]) -> dict[str, Any]:
+        customer_id = self._session.customer_id
+        if customer_id is None:
+            refusal = await self._adopt_new_caller(args.get("customer_name"))
+            if refusal:
+                return refusal
+            customer_id = self._session.customer_id
+        vehicle_id = args.get("vehicle_id")
+        owned = {v["id"] for v in self._session.record.get("vehicles", [])}
+        if vehicle_id is not None and int(vehicle_id) not in owned:
+            return {"success": False, "reason": "That vehicle is not on the caller's record."}
+        start, service = str(args.get("start_time", "")), str(args.get("service_type", ""))
+        result = await calendar_adapter.book_appointment(
+            start, service, customer_id, int(vehicle_id) if vehicle_id is not None else None,
+            args.get("notes"), idempotency_key=f"{self._session.call_sid}:book:{start}:{service}")
+        return await self._after_write(result, "booked")
+
+    async def _reschedule(self, args: dict[str, Any]) -> dict[str, Any]:
+        appointment_id = await self._owned_appointment(args.get("appointment_id"))
+        if appointment_id is None:
+            return self._not_theirs()
+        start = str(args.get("start_time", ""))
+        result = await calendar_adapter.reschedule_appointment(
+            appointment_id, start,
+            idempotency_key=f"{self._session.call_sid}:move:{appointment_id}:{start}")
+        return await self._after_write(result, "rescheduled")
+
+    async def _cancel(self, args: dict[str, Any]) -> dict[str, Any]:
+        appointment_id = await self._owned_appointment(args.get("appointment_id"))
+        if appointment_id is None:
+            return self._not_theirs()
+        return await self._after_write(
+            await calendar_adapter.cancel_appointment(appointment_id), "cancelled")
+
+    async def _confirm(self, args: dict[str, Any]) -> dict[str, Any]:
+        appointment_id = await self._owned_appointment(args.get("appointment_id"))
+        if appointment_id is None:
+            return self._not_theirs()
+        return await self._after_write(
+            await calendar_adapter.confirm_appointment(appointment_id), "confirmed")
+
+    async def _adopt_new_caller(self, name: Any) -> dict[str, Any] | None:
+        number = self._session.start.customer_number
+        if not number:
+            return {"success": False, "reason": "The caller's number is withheld; offer a transfer."}
+        if not name or not str(name).strip():
+            return {"success": False, "reason": "Ask for the caller's first and last name first."}
+        first, _, last = str(name).strip().partition(" ")
+        await crm.create_customer(number, first, last)
+        self._session.record = await crm.lookup_customer(number)
+        return None
+
+    async def _owned_appointment(self, raw: Any) -> int | None:
+        """The id, if it is one of this customer's upcoming appointments."""
+        try:
+            appointment_id = int(raw)
+        except (TypeError, ValueError):
+            return None
+        if self._session.customer_id is None:
+            return None
+        self._session.record = await crm.lookup_customer(self._session.record["customer"]["phone"])
+        upcoming = self._session.record.get("upcoming_appointments", [])
+        return appointment_id if any(a["id"] == appointment_id for a in upcoming) else None
+
+    @staticmethod
+    def _not_theirs() -> dict[str, Any]:
+        return {"success": False,
+                "reason": "I can't find that appointment among the caller's upcoming ones."}
+
+    async def _after_write(self, result: dict[str, Any], outcome: str) -> dict[str, Any]:
+        if result.get("success"):
+            self._session.outcome(outcome)
+            number = self._session.record.get("customer", {}).get("phone")
+            if number:
+                self._session.record = await crm.lookup_customer(number)
+        return result
+
+    # --- handing the call on ---------------------------------------------------------------
+
+    async def _transfer_to_human(self, params: FunctionCallParams) -> None:
+        if not self._settings.service_desk_number:
+            await params.result_callback({
+                "transferred": False,
+                "reason": "No advisor line is configured: offer to take a message instead."})
+            return
+        self._session.ending = "transferred"
+        self._session.outcome("transferred")
+        await params.result_callback({"transferred": True},
+                                     properties=FunctionCallResultProperties(run_llm=False))
+        # The transfer itself happens once this has played (pipeline/call.py).
+        await params.llm.push_frame(TTSSpeakFrame(TRANSFERRING))
+        await params.llm.push_frame(EndWorkerFrame(reason="transfer"))
+
+    async def _end_call(self, params: FunctionCallParams) -> None:
+        self._session.ending = "agent"
+        await params.result_callback({"ending": True},
+                                     properties=FunctionCallResultProperties(run_llm=False))
+        await params.llm.push_frame(
+            TTSSpeakFrame(f"Thanks for calling {self._settings.shop_name}. Goodbye!"))
+        await params.llm.push_frame(EndWorkerFrame(reason="end_call"))

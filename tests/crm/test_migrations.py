@@ -1,0 +1,69 @@
+"""Schema migrations: idempotent, and the constraints the contract promises."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from crm import migrate
+
+
+async def _schema(database_url: str) -> list[tuple]:
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cur = await conn.execute(
+            "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns"
+            " WHERE table_schema = 'public' ORDER BY 1, 2"
+        )
+        columns = await cur.fetchall()
+        cur = await conn.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE connamespace = 'public'::regnamespace ORDER BY 1"
+        )
+        return columns + await cur.fetchall()
+
+
+async def test_second_run_changes_nothing(database_url) -> None:
+    before = await _schema(database_url)
+    assert await migrate.migrate() == []  # the session fixture already migrated
+    assert await _schema(database_url) == before
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        rows = await (await conn.execute("SELECT version FROM schema_migrations")).fetchall()
+    assert [r[0] for r in rows] == [m.version for m in migrate.available()]
+
+
+def test_contract_columns_exist() -> None:
+    names = {m.name for m in migrate.available()}
+    assert "schema" in names
+
+
+@pytest.mark.parametrize(
+    ("sql", "constraint"),
+    [
+        ("INSERT INTO customers (first_name, phone) VALUES ('A', '212-555-0123')",
+         "customers_phone_e164"),
+        ("INSERT INTO appointments (customer_id, service_type, scheduled_at, duration_minutes,"
+         " status, bay) VALUES (1, 'oil change', now(), 30, 'pending', 1)",
+         "appointments_status_check"),
+        ("INSERT INTO vehicles (customer_id, vin, year, make, model) VALUES"
+         " (1, '1HGCM82633A00435O', 2019, 'Honda', 'Civic')", "vehicles_vin_format"),
+    ],
+)
+async def test_checks_reject_bad_rows(clean_db, database_url, sql: str, constraint: str) -> None:
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await conn.execute("INSERT INTO customers (first_name, phone) VALUES ('B', '+12125550100')")
+        with pytest.raises(psycopg.errors.CheckViolation) as caught:
+            await conn.execute(sql)
+    assert caught.value.diag.constraint_name == constraint
+
+
+async def test_database_refuses_overlap_in_one_bay(clean_db, database_url) -> None:
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await conn.execute("INSERT INTO customers (first_name, phone) VALUES ('B', '+12125550100')")
+        insert = ("INSERT INTO appointments (customer_id, service_type, scheduled_at,"
+                  " duration_minutes, status, bay) VALUES (1, 'x', %s, %s, %s, %s)")
+        await conn.execute(insert, ("2026-12-01 10:00-05", 90, "scheduled", 1))
+        await conn.execute(insert, ("2026-12-01 10:30-05", 30, "scheduled", 2))  # other bay
+        await conn.execute(insert, ("2026-12-01 11:30-05", 30, "confirmed", 1))  # after it ends
+        await conn.execute(insert, ("2026-12-01 10:30-05", 30, "cancelled", 1))  # not holding
+        with pytest.raises(psycopg.errors.ExclusionViolation):
+            await conn.execute(insert, ("2026-12-01 11:00-05", 30, "scheduled", 1))
