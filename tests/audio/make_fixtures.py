@@ -1,0 +1,74 @@
+"""Regenerate the caller speech fixtures (``*.ulaw``) in this folder.
+
+Why: end-to-end tests need real speech (so Silero VAD and the fake Deepgram's
+energy segmenter see genuine voiced audio), but must not synthesise it at test
+time. This script documents exactly how the committed files were made; tests
+only read the ``.ulaw`` files through :func:`tests.audio.load`.
+
+Each fixture is 8 kHz mono G.711 mu-law without a header (what Twilio Media
+Streams carry), made like this:
+
+1. ``espeak-ng -v en-us -s 150 -w tmp.wav TEXT`` (22.05 kHz 16-bit speech; commas
+   are removed from TEXT first, because espeak pauses ~0.2 s at each and Pipecat's
+   Silero VAD (stop after 0.2 s) would then split one caller turn in two),
+2. ``sox -D tmp.wav -r 8000 -c 1 -e u-law -t raw NAME.ulaw
+   silence 1 0.02 0.5% reverse silence 1 0.02 0.5% reverse pad 0.1 0.2``
+   (resample to 8 kHz, trim espeak's leading/trailing silence, then 100 ms of
+   silence before and 200 ms after; ``-D`` turns dither off so the output is
+   reproducible).
+
+Requires ``espeak-ng`` and ``sox`` (``apt-get install -y espeak-ng sox``).
+Run from anywhere: ``python tests/audio/make_fixtures.py``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent))
+
+from tests.audio import TEXTS  # noqa: E402
+
+VOICE = "en-us"
+WORDS_PER_MINUTE = "150"
+
+
+def make(name: str, text: str, tmp: Path) -> Path:
+    """Synthesise one utterance and convert it to 8 kHz mu-law raw."""
+    wav = tmp / f"{name}.wav"
+    out = HERE / f"{name}.ulaw"
+    spoken = text.replace(",", "")  # espeak pauses ~0.2 s at commas: VAD would split the turn
+    subprocess.run(["espeak-ng", "-v", VOICE, "-s", WORDS_PER_MINUTE, "-w", str(wav), spoken], check=True)
+    subprocess.run(
+        [
+            "sox", "-D", str(wav),
+            "-r", "8000", "-c", "1", "-e", "u-law", "-t", "raw", str(out),
+            "silence", "1", "0.02", "0.5%", "reverse",
+            "silence", "1", "0.02", "0.5%", "reverse",
+            "pad", "0.1", "0.2",
+        ],
+        check=True,
+    )  # fmt: skip
+    return out
+
+
+def main() -> int:
+    for tool in ("espeak-ng", "sox"):
+        if shutil.which(tool) is None:
+            print(f"{tool} not found: apt-get install -y espeak-ng sox", file=sys.stderr)
+            return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, text in TEXTS.items():
+            out = make(name, text, Path(tmp))
+            size = out.stat().st_size
+            print(f"{out.name}: {size} bytes, {size / 8000:.2f} s  {text!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

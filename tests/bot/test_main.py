@@ -1,0 +1,62 @@
+"""`python -m bot` as a newcomer runs it: embedded database and cache, no API keys."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.fakes.twilio_caller import inbound_call_params, new_sid, twilio_signature
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_starts_on_embedded_defaults_without_keys(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(PORT=str(port), TWILIO_AUTH_TOKEN="tok", SERVICE_DESK_NUMBER="+13125550111",
+               PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    for key in ("OPENAI_API_KEY", "DEEPGRAM_API_KEY"):
+        env.pop(key, None)
+    bot = subprocess.Popen([sys.executable, "-m", "bot"], cwd=tmp_path, env=env, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(base + "/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert bot.poll() is None, bot.stdout.read() if bot.stdout else ""
+                assert time.monotonic() < deadline, "the launcher did not come up in 60 s"
+                time.sleep(0.2)
+        assert health.status_code == 200
+        assert health.json() == {"status": "ok", "database": "ok", "cache": "ok",
+                                 "active_calls": 0}
+        assert (tmp_path / ".data" / "postgres" / "PG_VERSION").exists()
+
+        form = inbound_call_params(new_sid("CA"), "+16465550160", "+13125550100", new_sid("AC"))
+        signature = twilio_signature("tok", base + "/twilio/voice", form)
+        answer = httpx.post(base + "/twilio/voice", data=form,
+                            headers={"X-Twilio-Signature": signature})
+        assert answer.status_code == 200
+        assert "<Say>" in answer.text and "<Dial>+13125550111</Dial>" in answer.text
+    finally:
+        bot.send_signal(signal.SIGINT)
+        output, _ = bot.communicate(timeout=60)
+    assert f"Twilio voice webhook:  http://127.0.0.1:{port}/twilio/voice" in output
+    assert "OPENAI_API_KEY is not set" in output and "DEEPGRAM_API_KEY is not set" in output
+    assert "embedded PostgreSQL" in output
+    assert bot.returncode == 0, output

@@ -1,0 +1,571 @@
+"""Simulated Twilio caller: the Twilio side of a bidirectional Media Stream.
+
+Why: end-to-end tests connect to the launcher's ``/twilio/stream`` exactly as
+Twilio does after ``<Connect><Stream>`` and play a phone caller, so the real
+websocket route, serializer and pipeline are what gets tested.
+
+Wire behaviour (Twilio Media Streams, JSON text frames):
+
+* on connect: ``{"event": "connected", "protocol": "Call", "version": "1.0.0"}``
+  then ``start`` (``sequenceNumber`` "1", ``start.{accountSid, streamSid,
+  callSid, tracks, customParameters, mediaFormat: {encoding: "audio/x-mulaw",
+  sampleRate: 8000, channels: 1}}``, ``streamSid``);
+* from then on a ``media`` message every 20 ms, real-time paced, 160 bytes of
+  8 kHz mu-law in ``media.payload`` (base64) with ``media.track`` "inbound" and
+  increasing ``media.chunk`` (from "1") and ``media.timestamp`` (ms since the
+  stream started) -- caller speech queued by :meth:`TwilioCaller.say`, digital
+  silence (0xFF) otherwise, as a live call never stops sending audio;
+* ``dtmf`` (``dtmf.{track: "inbound_track", digit}``) from :meth:`press`;
+* ``stop`` (``stop.{accountSid, callSid}``) then close (1000) from :meth:`hang_up`.
+
+Every message carries a string ``sequenceNumber`` increasing by one. From the
+server it accepts ``media`` (played out at real time: the caller keeps a
+play-out clock), ``mark`` (echoed back with the same name once all audio sent
+before it has played, or at once if nothing is playing) and ``clear`` (drops
+unplayed audio and echoes pending marks immediately, as Twilio does). Every
+server message is recorded with a ``time.monotonic()`` timestamp, as is the
+close code when the server closes the socket (e.g. 1008). Messages whose
+``streamSid`` is not this stream's are also noted in ``protocol_errors``.
+
+Helpers: :func:`parse_stream_twiml` reads ``<Connect><Stream url>`` and its
+``<Parameter>`` elements from the launcher's TwiML, :func:`inbound_call_params`
+builds the form Twilio posts to the voice webhook, :func:`twilio_signature`
+computes ``X-Twilio-Signature``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import secrets
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+
+SAMPLE_RATE = 8000
+FRAME_BYTES = 160  # 20 ms of 8 kHz mu-law
+FRAME_SECONDS = FRAME_BYTES / SAMPLE_RATE
+ULAW_SILENCE = 0xFF
+
+
+def new_sid(prefix: str) -> str:
+    """A Twilio-style SID: prefix + 32 lowercase hex digits."""
+    return prefix + secrets.token_hex(16)
+
+
+def twilio_signature(auth_token: str, url: str, params: Mapping[str, str] | None = None) -> str:
+    """``X-Twilio-Signature`` Twilio would send for a request to ``url`` with ``params``."""
+    from twilio.request_validator import RequestValidator
+
+    return str(RequestValidator(auth_token).compute_signature(url, dict(params or {})))
+
+
+def inbound_call_params(
+    call_sid: str,
+    from_number: str,
+    to_number: str,
+    account_sid: str,
+    *,
+    call_status: str = "ringing",
+    **extra: str,
+) -> dict[str, str]:
+    """The form Twilio posts to a number's voice webhook for an incoming call."""
+    return {
+        "AccountSid": account_sid,
+        "ApiVersion": "2010-04-01",
+        "CallSid": call_sid,
+        "CallStatus": call_status,
+        "Called": to_number,
+        "Caller": from_number,
+        "Direction": "inbound",
+        "From": from_number,
+        "To": to_number,
+        **extra,
+    }
+
+
+@dataclass(frozen=True)
+class StreamTwiml:
+    """What ``<Connect><Stream>`` TwiML tells Twilio to do."""
+
+    url: str
+    parameters: dict[str, str]
+
+
+def parse_stream_twiml(twiml: str) -> StreamTwiml:
+    """Extract the stream URL and ``<Parameter name value>`` pairs from TwiML."""
+    root = ET.fromstring(twiml)
+    stream = root.find("./Connect/Stream")
+    if stream is None:
+        raise ValueError(f"no <Connect><Stream> in TwiML: {twiml!r}")
+    params = {p.attrib["name"]: p.attrib.get("value", "") for p in stream.findall("Parameter")}
+    return StreamTwiml(stream.attrib["url"], params)
+
+
+@dataclass
+class ReceivedEvent:
+    """One message from the server (``event`` is its ``event`` field)."""
+
+    event: str
+    message: dict[str, Any]
+    at: float  # time.monotonic()
+    payload: bytes = b""  # decoded mu-law for "media"
+
+    @property
+    def mark_name(self) -> str | None:
+        mark = self.message.get("mark")
+        return mark.get("name") if isinstance(mark, dict) else None
+
+
+@dataclass
+class _Playout:
+    """Real-time play-out of received audio, so marks and clears behave as on a phone."""
+
+    end: float = 0.0
+    segments: list[tuple[float, bytes]] = field(default_factory=list)
+
+    def add(self, payload: bytes, now: float) -> None:
+        start = max(now, self.end)
+        self.segments.append((start, payload))
+        self.end = start + len(payload) / SAMPLE_RATE
+
+    def clear(self, now: float) -> None:
+        kept: list[tuple[float, bytes]] = []
+        for start, payload in self.segments:
+            if start < now:
+                kept.append((start, payload[: int((now - start) * SAMPLE_RATE)]))
+        self.segments = kept
+        self.end = min(self.end, now)
+
+    def heard(self, now: float) -> bytes:
+        out = bytearray()
+        for start, payload in self.segments:
+            if start < now:
+                out += payload[: max(0, int((now - start) * SAMPLE_RATE))]
+        return bytes(out)
+
+
+class TwilioCaller:
+    """Connects to a Media Streams websocket URL and behaves like Twilio + a caller.
+
+    Sids default to random Twilio-shaped ones (``CA``/``AC``/``MZ`` + 32 hex).
+    ``from_number``/``to_number`` are not sent on the stream (Twilio only puts them
+    in the voice webhook; TwiML ``<Parameter>``s carry them into
+    ``customParameters``): they feed :meth:`webhook_params`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        custom_parameters: Mapping[str, str] | None = None,
+        call_sid: str | None = None,
+        account_sid: str | None = None,
+        stream_sid: str | None = None,
+        from_number: str | None = None,
+        to_number: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        tracks: tuple[str, ...] = ("inbound",),
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self.url = url
+        self.custom_parameters = dict(custom_parameters or {})
+        self.call_sid = call_sid or new_sid("CA")
+        self.account_sid = account_sid or new_sid("AC")
+        self.stream_sid = stream_sid or new_sid("MZ")
+        self.from_number = from_number
+        self.to_number = to_number
+        self.headers = dict(headers or {})
+        self.tracks = list(tracks)
+        self.connect_timeout = connect_timeout
+
+        self.events: list[ReceivedEvent] = []
+        self.sent: list[dict[str, Any]] = []  # every message sent except media
+        self.protocol_errors: list[str] = []
+        self.media_sent = 0
+        self.connected_at: float | None = None
+        self.closed_at: float | None = None
+        self.close_code: int | None = None
+        self.closed_by_server = False
+
+        self._session: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._mark_tasks: set[asyncio.Task[None]] = set()
+        self._pending_marks: dict[asyncio.Task[None], str] = {}
+        self._seq = 0
+        self._chunk = 0
+        self._outgoing = bytearray()
+        self._queued_total = 0
+        self._sent_total = 0
+        self._say_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._playout = _Playout()
+        self._changed = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._send_lock = asyncio.Lock()
+        self._hanging_up = False
+
+    def webhook_params(self, **extra: str) -> dict[str, str]:
+        """The form Twilio posts to the voice webhook for this call."""
+        if not (self.from_number and self.to_number):
+            raise ValueError("from_number and to_number are needed for the webhook form")
+        return inbound_call_params(self.call_sid, self.from_number, self.to_number, self.account_sid, **extra)
+
+    @classmethod
+    def from_twiml(cls, twiml: str, *, url: str | None = None, **kwargs: Any) -> TwilioCaller:
+        """A caller for the stream a ``<Connect><Stream>`` TwiML names (``url`` overrides it)."""
+        stream = parse_stream_twiml(twiml)
+        params = {**stream.parameters, **kwargs.pop("custom_parameters", {})}
+        return cls(url or stream.url, custom_parameters=params, **kwargs)
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Open the socket, send ``connected`` + ``start``, start streaming audio."""
+        self._session = aiohttp.ClientSession()
+        try:
+            self._ws = await self._session.ws_connect(
+                self.url,
+                headers=self.headers,
+                timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
+                autoping=True,
+                max_msg_size=0,
+            )
+        except BaseException:
+            await self._session.close()
+            raise
+        self.connected_at = time.monotonic()
+        await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"}, seq=False)
+        await self._send(
+            {
+                "event": "start",
+                "start": {
+                    "accountSid": self.account_sid,
+                    "streamSid": self.stream_sid,
+                    "callSid": self.call_sid,
+                    "tracks": self.tracks,
+                    "customParameters": self.custom_parameters,
+                    "mediaFormat": {
+                        "encoding": "audio/x-mulaw",
+                        "sampleRate": SAMPLE_RATE,
+                        "channels": 1,
+                    },
+                },
+                "streamSid": self.stream_sid,
+            }
+        )
+        self._tasks = [
+            asyncio.create_task(self._reader()),
+            asyncio.create_task(self._media_sender()),
+        ]
+
+    async def close(self) -> None:
+        """Hang up if still connected, stop tasks, release the HTTP session."""
+        if not self.closed:
+            await self.hang_up()
+        for task in [*self._tasks, *self._mark_tasks]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._mark_tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+
+    async def __aenter__(self) -> Self:
+        await asyncio.wait_for(self.connect(), self.connect_timeout)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    # -- caller actions --------------------------------------------------------------
+
+    async def say(self, ulaw: bytes) -> None:
+        """Queue mu-law speech and wait (real time) until all of it has been sent.
+
+        Returns early if the call ends meanwhile (check :attr:`closed`)."""
+        if self.closed:
+            return
+        if len(ulaw) % FRAME_BYTES:
+            ulaw += bytes([ULAW_SILENCE]) * (FRAME_BYTES - len(ulaw) % FRAME_BYTES)
+        self._outgoing += ulaw
+        self._queued_total += len(ulaw)
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._say_waiters.append((self._queued_total, waiter))
+        await waiter
+
+    async def silence(self, seconds: float) -> None:
+        """Let ``seconds`` of silence stream (after any queued speech)."""
+        await self.say(bytes([ULAW_SILENCE]) * int(seconds * SAMPLE_RATE))
+
+    async def press(self, digit: str) -> None:
+        """Send a DTMF key press (0-9, *, #)."""
+        await self._send(
+            {
+                "event": "dtmf",
+                "streamSid": self.stream_sid,
+                "dtmf": {"track": "inbound_track", "digit": digit},
+            }
+        )
+
+    async def hang_up(self) -> None:
+        """The caller hangs up: ``stop``, then close the socket (1000)."""
+        if self.closed or self._ws is None:
+            return
+        self._hanging_up = True
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await self._send(
+                {
+                    "event": "stop",
+                    "streamSid": self.stream_sid,
+                    "stop": {"accountSid": self.account_sid, "callSid": self.call_sid},
+                }
+            )
+        await self._ws.close(code=1000)
+        self._mark_closed(self._ws.close_code or 1000, by_server=False)
+
+    # -- observations ------------------------------------------------------------------
+
+    @property
+    def media_events(self) -> list[ReceivedEvent]:
+        return [e for e in self.events if e.event == "media"]
+
+    @property
+    def received_audio(self) -> bytes:
+        """All mu-law audio the server sent (including what a clear later dropped)."""
+        return b"".join(e.payload for e in self.media_events)
+
+    def heard_audio(self) -> bytes:
+        """Audio played to the caller so far (real-time play-out, minus cleared audio)."""
+        return self._playout.heard(time.monotonic())
+
+    @property
+    def first_media_at(self) -> float | None:
+        media = self.media_events
+        return media[0].at if media else None
+
+    @property
+    def clear_times(self) -> list[float]:
+        return [e.at for e in self.events if e.event == "clear"]
+
+    @property
+    def marks_received(self) -> list[str]:
+        return [e.mark_name or "" for e in self.events if e.event == "mark"]
+
+    @property
+    def marks_echoed(self) -> list[str]:
+        return [m["mark"]["name"] for m in self.sent if m.get("event") == "mark"]
+
+    @property
+    def bot_speaking(self) -> bool:
+        """True while received audio is still playing out."""
+        return time.monotonic() < self._playout.end
+
+    def position(self) -> int:
+        """Index to pass as ``after=`` to only wait for events from now on."""
+        return len(self.events)
+
+    async def wait_for(
+        self,
+        predicate: Callable[[ReceivedEvent], bool],
+        timeout: float = 10.0,  # noqa: ASYNC109 - a bounded wait is the point
+        *,
+        after: int = 0,
+    ) -> ReceivedEvent:
+        """First event at index >= ``after`` matching ``predicate``; ``TimeoutError`` otherwise."""
+        deadline = time.monotonic() + timeout
+        index = after
+        while True:
+            while index < len(self.events):
+                if predicate(self.events[index]):
+                    return self.events[index]
+                index += 1
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no matching event within {timeout} s")
+            self._changed.clear()
+            if self.closed:
+                raise ConnectionError(f"stream closed (code {self.close_code}) before the event")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+
+    async def wait_for_event(
+        self,
+        name: str,
+        timeout: float = 10.0,  # noqa: ASYNC109 - a bounded wait is the point
+        *,
+        after: int = 0,
+    ) -> ReceivedEvent:
+        """First ``name`` event ("media", "clear", "mark", ...) at index >= ``after``."""
+        return await self.wait_for(lambda e: e.event == name, timeout, after=after)
+
+    async def wait_for_bot_silence(
+        self,
+        quiet: float = 0.5,
+        timeout: float = 30.0,  # noqa: ASYNC109 - a bounded wait is the point
+    ) -> None:
+        """Wait until received audio finished playing and none arrived for ``quiet`` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            now = time.monotonic()
+            last_media = self.media_events[-1].at if self.media_events else 0.0
+            if now >= self._playout.end and now - last_media >= quiet:
+                return
+            if now >= deadline:
+                raise TimeoutError(f"bot still talking after {timeout} s")
+            await asyncio.sleep(0.02)
+
+    async def wait_closed(
+        self,
+        timeout: float = 10.0,  # noqa: ASYNC109 - a bounded wait is the point
+    ) -> int | None:
+        """Wait until the socket is closed (by either side); return the close code."""
+        await asyncio.wait_for(self._closed.wait(), timeout)
+        return self.close_code
+
+    # -- internals ---------------------------------------------------------------------
+
+    async def _send(self, message: dict[str, Any], *, seq: bool = True) -> None:
+        if self._ws is None or self._ws.closed:
+            raise ConnectionError("stream is closed")
+        if seq:
+            self._seq += 1
+            message = {"event": message["event"], "sequenceNumber": str(self._seq), **message}
+        async with self._send_lock:
+            await self._ws.send_str(json.dumps(message))
+        if message["event"] != "media":
+            self.sent.append(message)
+
+    async def _media_sender(self) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        tick = 0
+        try:
+            while not self.closed:
+                frame = bytes(self._outgoing[:FRAME_BYTES])
+                speech = len(frame)
+                del self._outgoing[:FRAME_BYTES]
+                if speech < FRAME_BYTES:
+                    frame += bytes([ULAW_SILENCE]) * (FRAME_BYTES - speech)
+                self._chunk += 1
+                await self._send(
+                    {
+                        "event": "media",
+                        "media": {
+                            "track": "inbound",
+                            "chunk": str(self._chunk),
+                            "timestamp": str((self._chunk - 1) * 20),
+                            "payload": base64.b64encode(frame).decode("ascii"),
+                        },
+                        "streamSid": self.stream_sid,
+                    }
+                )
+                self.media_sent += 1
+                self._sent_total += speech
+                self._release_say_waiters()
+                tick += 1
+                delay = started + tick * FRAME_SECONDS - loop.time()
+                if delay < -0.1:  # fell far behind (busy loop): re-anchor, don't burst
+                    started, tick = loop.time(), 0
+                    delay = 0.0
+                await asyncio.sleep(max(0.0, delay))
+        except (ConnectionError, RuntimeError, aiohttp.ClientError):
+            pass
+
+    def _release_say_waiters(self, *, all_: bool = False) -> None:
+        keep = []
+        for target, fut in self._say_waiters:
+            if all_ or target <= self._sent_total:
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                keep.append((target, fut))
+        self._say_waiters = keep
+
+    async def _reader(self) -> None:
+        assert self._ws is not None
+        try:
+            async for msg in self._ws:
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    self._on_text(msg.data)
+                elif msg.type == aiohttp.WSMsgType.BINARY:
+                    self.protocol_errors.append(f"binary frame of {len(msg.data)} bytes")
+                elif msg.type == aiohttp.WSMsgType.ERROR:
+                    break
+        finally:
+            self._mark_closed(self._ws.close_code, by_server=not self._hanging_up)
+
+    def _on_text(self, data: str) -> None:
+        now = time.monotonic()
+        try:
+            message = json.loads(data)
+        except json.JSONDecodeError:
+            self.protocol_errors.append(f"invalid JSON: {data[:200]!r}")
+            return
+        event = str(message.get("event", ""))
+        if message.get("streamSid") != self.stream_sid:
+            self.protocol_errors.append(f"{event!r} with streamSid {message.get('streamSid')!r}")
+        received = ReceivedEvent(event, message, now)
+        if event == "media":
+            try:
+                received.payload = base64.b64decode(message["media"]["payload"], validate=True)
+            except (KeyError, TypeError, ValueError) as exc:
+                self.protocol_errors.append(f"bad media payload: {exc!r}")
+            self._playout.add(received.payload, now)
+        elif event == "mark":
+            name = received.mark_name
+            if name is None:
+                self.protocol_errors.append("mark without mark.name")
+            else:
+                self._schedule_mark_echo(name, self._playout.end - now)
+        elif event == "clear":
+            self._playout.clear(now)
+            for task, name in list(self._pending_marks.items()):
+                task.cancel()
+                self._spawn_mark(name, 0.0)
+        else:
+            self.protocol_errors.append(f"unknown event {event!r}")
+        self.events.append(received)
+        self._changed.set()
+
+    def _schedule_mark_echo(self, name: str, delay: float) -> None:
+        self._spawn_mark(name, max(0.0, delay))
+
+    def _spawn_mark(self, name: str, delay: float) -> None:
+        task = asyncio.create_task(self._echo_mark(name, delay))
+        self._mark_tasks.add(task)
+        self._pending_marks[task] = name
+        task.add_done_callback(self._mark_tasks.discard)
+        task.add_done_callback(lambda t: self._pending_marks.pop(t, None))
+
+    async def _echo_mark(self, name: str, delay: float) -> None:
+        if delay > 0:
+            await asyncio.sleep(delay)
+        self._pending_marks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+        with contextlib.suppress(ConnectionError, RuntimeError, aiohttp.ClientError):
+            await self._send({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})
+
+    def _mark_closed(self, code: int | None, *, by_server: bool) -> None:
+        if self.close_code is None:
+            self.close_code = code  # the reader may have seen the close before the code
+        if self._closed.is_set():
+            return
+        self.closed_by_server = by_server
+        self.closed_at = time.monotonic()
+        self._closed.set()
+        self._changed.set()
+        self._release_say_waiters(all_=True)
