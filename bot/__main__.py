@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 import uvicorn
+from loguru import logger
 
 from bot.twilio_webhooks import stream_url
 from crm.settings import get_settings
@@ -16,9 +18,13 @@ def main() -> None:
     argparse.ArgumentParser(prog="python -m bot", description=__doc__).parse_args()
     settings = get_settings()  # a bad setting stops here with one line
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Pipecat logs through loguru; at DEBUG it would write every prompt, caller records included.
+    logger.remove()
+    logger.add(sys.stderr, level="INFO")
     print(f"Twilio voice webhook:  {settings.base_url}/twilio/voice (POST)")
     print(f"Twilio status webhook: {settings.base_url}/twilio/status (POST)")
     print(f"Media stream:          {stream_url(settings)}")
+    print(f"Browser test call:     http://{settings.host}:{settings.port}/test")
     print(f"Health:                http://{settings.host}:{settings.port}/health")
     for key, purposes in missing_keys(settings).items():
         print(f"{key} is not set: calls get an apology instead of {' and '.join(purposes)}")

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 import calendar_adapter
 import crm
-from bot import health, media_stream, twilio_webhooks
+from bot import browser_test, health, media_stream, reminder_webhooks, twilio_webhooks
 from bot.calls import ActiveCalls
 from crm.migrate import migrate
 from crm.settings import get_settings
@@ -43,5 +43,7 @@ def create_app() -> FastAPI:
     app = FastAPI(title="Service desk phone agent", lifespan=lifespan)
     app.include_router(health.router(calls))
     app.include_router(twilio_webhooks.router(calls))
+    app.include_router(reminder_webhooks.router(calls))
     app.include_router(media_stream.router(calls, telephony))
+    app.include_router(browser_test.router())
     return app

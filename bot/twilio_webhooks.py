@@ -34,13 +34,18 @@ def stream_url(settings: Settings) -> str:
             else "ws://" + base.removeprefix("http://")) + "/twilio/stream"
 
 
+def stream_parameters(call_sid: str, **parameters: str | None) -> dict[str, str]:
+    """What the media stream's `start` must carry: call facts and a token for this call only."""
+    return {name: value for name, value in {**parameters, "token": mint_stream_token(call_sid)}.items()
+            if value}
+
+
 def connect_stream(settings: Settings, call_sid: str, **parameters: str | None) -> VoiceResponse:
-    """TwiML that joins the call to our media stream, carrying a token for this call only."""
+    """TwiML that joins the call to our media stream."""
     connect = Connect()
     stream = connect.stream(url=stream_url(settings))
-    for name, value in {**parameters, "token": mint_stream_token(call_sid)}.items():
-        if value:
-            stream.parameter(name=name, value=value)
+    for name, value in stream_parameters(call_sid, **parameters).items():
+        stream.parameter(name=name, value=value)
     return VoiceResponse().append(connect)
 
 

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     # An empty allowlist dials nobody; YOUR_TEST_NUMBER (the seed guide's name) is one more entry.
     reminder_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
     your_test_number: str | None = None
+    # Reminder calls (`python -m reminders`): shop-local calling hours ("HH:MM-HH:MM", end
+    # excluded, "24:00" is midnight), pace, and retries of a refused dial (back-off doubles).
+    reminder_call_window: Annotated[tuple[time, time], NoDecode] = (time(9), time(19))
+    reminder_calls_per_second: float = Field(1.0, gt=0, le=100)
+    reminder_max_attempts: int = Field(3, ge=1, le=10)
+    reminder_backoff_seconds: float = Field(2.0, ge=0, le=300)
     service_desk_number: str | None = None
     idle_reprompt_seconds: float = Field(8.0, gt=0)
 
@@ -143,6 +149,23 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("reminder_call_window", mode="before")
+    @classmethod
+    def _split_window(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        start, sep, end = value.partition("-")
+        try:
+            if not sep:
+                raise ValueError
+            window = tuple(time.max if part.strip() == "24:00" else time.fromisoformat(part.strip())
+                           for part in (start, end))
+        except ValueError:
+            raise ValueError(f"use HH:MM-HH:MM, not {value!r}") from None
+        if window[0] >= window[1]:
+            raise ValueError(f"calling hours {value!r} end before they start")
+        return window
 
     @field_validator("shop_holidays", mode="before")
     @classmethod

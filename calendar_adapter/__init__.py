@@ -1,0 +1,129 @@
+"""Availability and booking for the service department, on a local or a Google calendar.
+
+Plain async functions, usable without Pipecat and configured from the environment. Each
+returns a JSON-ready dict (times ISO 8601 with the shop's offset); a request that cannot be
+honoured answers `success: false` with a sentence to speak and the nearest open times,
+never an exception. `now` pins the clock (tests, scripts); it defaults to the real time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from calendar_adapter import availability, backends, booking
+from calendar_adapter.errors import (
+    AppointmentNotFound,
+    CalendarConfigError,
+    CalendarError,
+    CalendarUnavailable,
+    InvalidRequest,
+    SlotUnavailable,
+)
+from calendar_adapter.rules import ShopRules
+from crm.settings import get_settings
+
+
+def _shop(now: datetime | None) -> tuple[ShopRules, datetime]:
+    """The rules of the moment and the clock as a UTC instant (a naive `now` is shop time)."""
+    rules = ShopRules(get_settings())
+    if now is None:
+        return rules, datetime.now(UTC)
+    return rules, (now.replace(tzinfo=rules.tz) if now.tzinfo is None else now).astimezone(UTC)
+
+
+async def _spoken(operation: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return await operation
+    except CalendarError as exc:
+        return exc.answer()
+
+
+async def check_availability(
+    date: str | date | datetime, service_type: str | None = None, *, now: datetime | None = None
+) -> dict[str, Any]:
+    """Open start times on `date` where the whole service fits in one bay:
+    `{"date", "service_type", "duration_minutes", "slots"}`, plus `reason` and
+    `alternatives` when there are none."""
+    rules, now = _shop(now)
+    return await availability.check(rules, date, service_type, now)
+
+
+async def book_appointment(
+    start_time: str | datetime,
+    service_type: str,
+    customer_id: int | str,
+    vehicle_id: int | str | None = None,
+    notes: str | None = None,
+    *,
+    now: datetime | None = None,
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
+    """Book `start_time` in a free bay. A retry with the same `idempotency_key` answers the
+    first attempt's booking instead of booking twice."""
+    rules, now = _shop(now)
+    return await _spoken(
+        booking.book(
+            rules,
+            start_time,
+            service_type,
+            customer_id,
+            vehicle_id,
+            notes,
+            now=now,
+            idempotency_key=idempotency_key,
+        )
+    )
+
+
+async def reschedule_appointment(
+    appointment_id: int | str,
+    start_time: str | datetime,
+    *,
+    now: datetime | None = None,
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
+    """Move an appointment to `start_time` (same id, same status).
+
+    `idempotency_key` is accepted so every booking tool takes one, but nothing needs storing:
+    a retry asks for the time the appointment already has, and that changes nothing.
+    """
+    rules, now = _shop(now)
+    return await _spoken(booking.reschedule(rules, appointment_id, start_time, now=now))
+
+
+async def cancel_appointment(appointment_id: int | str, *, now: datetime | None = None) -> dict[str, Any]:
+    """Cancel an appointment, freeing its bay; cancelling twice answers success with a note."""
+    rules, now = _shop(now)
+    return await _spoken(booking.set_status(rules, appointment_id, "cancelled", now=now))
+
+
+async def confirm_appointment(appointment_id: int | str, *, now: datetime | None = None) -> dict[str, Any]:
+    """Mark an appointment confirmed (the reminder call's outcome)."""
+    rules, now = _shop(now)
+    return await _spoken(booking.set_status(rules, appointment_id, "confirmed", now=now))
+
+
+async def close() -> None:
+    """Release the calendar backend and the database and cache connections."""
+    import crm
+
+    await backends.close()
+    await crm.close()
+
+
+__all__ = [
+    "AppointmentNotFound",
+    "CalendarConfigError",
+    "CalendarError",
+    "CalendarUnavailable",
+    "InvalidRequest",
+    "SlotUnavailable",
+    "book_appointment",
+    "cancel_appointment",
+    "check_availability",
+    "close",
+    "confirm_appointment",
+    "reschedule_appointment",
+]

@@ -1,0 +1,220 @@
+"""The appointments table: the single source of truth for capacity on every backend.
+
+A row takes one bay. The exclusion constraint `appointments_no_double_booking` forbids two
+active rows overlapping in the same bay, so choosing a bay is simply trying bays in turn,
+each attempt in a savepoint: a violation means that bay is taken, and concurrent
+transactions racing for the same bay wait on each other until exactly one commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from psycopg import AsyncConnection
+from psycopg.errors import ExclusionViolation
+
+from calendar_adapter.errors import InvalidRequest
+
+ACTIVE = ("scheduled", "confirmed")
+_NO_DOUBLE_BOOKING = "appointments_no_double_booking"
+
+T = TypeVar("T")
+
+
+class BaysFull(Exception):
+    """Every bay is taken for part of the requested period."""
+
+
+@dataclass(frozen=True)
+class Appointment:
+    id: int
+    customer_id: int
+    vehicle_id: int | None
+    service_type: str
+    start: datetime  # UTC, like every instant inside the package
+    minutes: int
+    status: str
+    bay: int
+    calendar_event_id: str | None
+    notes: str | None
+    customer_name: str
+    vehicle: str | None  # "2019 Honda Civic"
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(minutes=self.minutes)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+
+@dataclass(frozen=True)
+class Occupied:
+    bay: int
+    start: datetime
+    end: datetime
+
+
+# `{source}` is the appointments table or a data-modifying CTE, so every write returns the
+# full appointment (with the names an event summary needs) in the same round trip.
+_SELECT = """
+SELECT a.id, a.customer_id, a.vehicle_id, a.service_type, a.scheduled_at AS start,
+       a.duration_minutes AS minutes, a.status, a.bay, a.calendar_event_id, a.notes,
+       trim(c.first_name || ' ' || c.last_name) AS customer_name,
+       CASE WHEN v.id IS NOT NULL THEN concat_ws(' ', v.year, v.make, v.model) END AS vehicle
+FROM {source} a
+JOIN customers c ON c.id = a.customer_id
+LEFT JOIN vehicles v ON v.id = a.vehicle_id
+"""
+
+_INSERT = """
+WITH inserted AS (
+    INSERT INTO appointments (customer_id, vehicle_id, service_type, scheduled_at,
+                              duration_minutes, bay, notes, idempotency_key)
+    VALUES (%(customer_id)s, %(vehicle_id)s, %(service_type)s, %(start)s, %(minutes)s,
+            %(bay)s, %(notes)s, %(key)s)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING *
+)""" + _SELECT.format(source="inserted")
+
+_MOVE = """
+WITH moved AS (
+    UPDATE appointments SET scheduled_at = %(start)s, bay = %(bay)s, updated_at = now()
+    WHERE id = %(id)s RETURNING *
+)""" + _SELECT.format(source="moved")
+
+_SET_STATUS = """
+WITH changed AS (
+    UPDATE appointments SET status = %(status)s, updated_at = now()
+    WHERE id = %(id)s RETURNING *
+)""" + _SELECT.format(source="changed")
+
+_SET_EVENT = """
+WITH changed AS (
+    UPDATE appointments SET calendar_event_id = %(event_id)s, updated_at = now()
+    WHERE id = %(id)s RETURNING *
+)""" + _SELECT.format(source="changed")
+
+# The GiST index behind the exclusion constraint answers this overlap query.
+_OCCUPIED = """
+SELECT bay, scheduled_at, duration_minutes FROM appointments
+WHERE status IN ('scheduled', 'confirmed')
+  AND appointment_period(scheduled_at, duration_minutes) && tstzrange(%(start)s, %(end)s)
+  AND id IS DISTINCT FROM %(ignore)s
+"""
+
+_PARTY = """
+SELECT c.id AS customer_id, v.id AS vehicle_id, v.customer_id AS owner_id
+FROM customers c LEFT JOIN vehicles v ON v.id = %(vehicle_id)s
+WHERE c.id = %(customer_id)s
+"""
+
+
+async def _one(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> Appointment | None:
+    row = await (await conn.execute(sql, params)).fetchone()
+    return Appointment(**{**row, "start": row["start"].astimezone(UTC)}) if row else None
+
+
+async def get(conn: AsyncConnection, appointment_id: int, *, lock: bool = False) -> Appointment | None:
+    sql = _SELECT.format(source="appointments") + " WHERE a.id = %(id)s"
+    return await _one(conn, sql + (" FOR UPDATE OF a" if lock else ""), {"id": appointment_id})
+
+
+async def by_key(conn: AsyncConnection, key: str) -> Appointment | None:
+    sql = _SELECT.format(source="appointments") + " WHERE a.idempotency_key = %(key)s"
+    return await _one(conn, sql, {"key": key})
+
+
+async def occupied(
+    conn: AsyncConnection, start: datetime, end: datetime, ignore: int | None = None
+) -> list[Occupied]:
+    """Active appointments overlapping [start, end), except `ignore` (one being moved)."""
+    cursor = await conn.execute(_OCCUPIED, {"start": start, "end": end, "ignore": ignore})
+    found = []
+    for row in await cursor.fetchall():
+        begins = row["scheduled_at"].astimezone(UTC)
+        found.append(Occupied(row["bay"], begins, begins + timedelta(minutes=row["duration_minutes"])))
+    return found
+
+
+async def check_party(conn: AsyncConnection, customer_id: int, vehicle_id: int | None) -> None:
+    """Refuse an unknown customer, or a vehicle that is unknown or someone else's."""
+    row = await (
+        await conn.execute(_PARTY, {"customer_id": customer_id, "vehicle_id": vehicle_id})
+    ).fetchone()
+    if row is None:
+        raise InvalidRequest(f"I could not find customer {customer_id}; please check the number.")
+    if vehicle_id is not None and row["owner_id"] != customer_id:
+        what = "is not on this customer's account" if row["vehicle_id"] else "does not exist"
+        raise InvalidRequest(f"Vehicle {vehicle_id} {what}; please check which car it is.")
+
+
+async def _in_free_bay(
+    conn: AsyncConnection, bays: Iterable[int], attempt: Callable[[int], Awaitable[T]]
+) -> T:
+    for bay in bays:
+        try:
+            async with conn.transaction():  # a savepoint: a taken bay must not abort the booking
+                return await attempt(bay)
+        except ExclusionViolation as exc:
+            if exc.diag.constraint_name != _NO_DOUBLE_BOOKING:
+                raise
+    raise BaysFull
+
+
+async def insert(
+    conn: AsyncConnection,
+    *,
+    bays: int,
+    customer_id: int,
+    vehicle_id: int | None,
+    service_type: str,
+    start: datetime,
+    minutes: int,
+    notes: str | None,
+    key: str | None,
+) -> Appointment | None:
+    """The new appointment in the first free bay; None when `key` was already used (the
+    earlier booking, committed meanwhile, is then found with `by_key`)."""
+    params = {
+        "customer_id": customer_id,
+        "vehicle_id": vehicle_id,
+        "service_type": service_type,
+        "start": start,
+        "minutes": minutes,
+        "notes": notes,
+        "key": key,
+    }
+
+    async def attempt(bay: int) -> Appointment | None:
+        return await _one(conn, _INSERT, {**params, "bay": bay})
+
+    return await _in_free_bay(conn, range(1, bays + 1), attempt)
+
+
+async def move(conn: AsyncConnection, current: Appointment, start: datetime, bays: int) -> Appointment:
+    """`current` at a new start, in its own bay if free there, else another one."""
+    order = [current.bay, *(bay for bay in range(1, bays + 1) if bay != current.bay)]
+
+    async def attempt(bay: int) -> Appointment:
+        moved = await _one(conn, _MOVE, {"id": current.id, "start": start, "bay": bay})
+        assert moved is not None  # the row is locked by the caller
+        return moved
+
+    return await _in_free_bay(conn, order, attempt)
+
+
+async def set_status(conn: AsyncConnection, appointment_id: int, status: str) -> Appointment:
+    changed = await _one(conn, _SET_STATUS, {"id": appointment_id, "status": status})
+    assert changed is not None  # the row is locked by the caller
+    return changed
+
+
+async def set_event(conn: AsyncConnection, appointment_id: int, event_id: str | None) -> Appointment:
+    changed = await _one(conn, _SET_EVENT, {"id": appointment_id, "event_id": event_id})
+    assert changed is not None  # the row was written in this transaction
+    return changed

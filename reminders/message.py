@@ -1,0 +1,59 @@
+"""What a reminder call says without the agent: the voicemail left on a machine."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+import phonenumbers
+
+from calendar_adapter.speech import say_when
+from crm import db
+
+ACTIVE = ("scheduled", "confirmed")
+
+
+@dataclass(frozen=True)
+class Reminded:
+    """The appointment a reminder call is about, as the call's webhook needs it."""
+
+    id: int
+    customer_id: int
+    scheduled_at: datetime
+    status: str
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+
+async def reminded(appointment_id: int) -> Reminded | None:
+    async with db.connection() as conn:
+        row = await (await conn.execute(
+            "SELECT id, customer_id, scheduled_at, status FROM appointments WHERE id = %s",
+            (appointment_id,),
+        )).fetchone()
+    return Reminded(**row) if row else None
+
+
+def spoken_number(number: str) -> str:
+    """"+13125550100" -> "3 1 2, 5 5 5, 0 1 0 0": digit by digit, grouped as people write it."""
+    try:
+        national = phonenumbers.format_number(phonenumbers.parse(number, None),
+                                              phonenumbers.PhoneNumberFormat.NATIONAL)
+    except phonenumbers.NumberParseException:
+        national = number
+    return ", ".join(" ".join(group) for group in re.findall(r"\d+", national))
+
+
+def voicemail(shop_name: str, when: datetime | None, call_back: str | None) -> str:
+    """A short message naming the shop, the appointment's day and time, and the number to call;
+    no customer name or service, since anyone may hear it."""
+    about = f"your appointment on {say_when(when)}" if when else "your upcoming appointment"
+    text = f"Hello, this is {shop_name} with a reminder of {about}."
+    if call_back:
+        number = spoken_number(call_back)
+        text += (f" To confirm, reschedule or cancel, please call us at {number}."
+                 f" Again, that is {number}.")
+    return text + " Thank you, goodbye."

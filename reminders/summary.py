@@ -1,0 +1,136 @@
+"""What a run did: one line per appointment as it goes, a summary at the end, an exit code."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from crm import db
+from reminders.claims import DIALLED, FAILED, NEEDS_ATTENTION
+from reminders.selection import Appointment
+
+# Exit codes a scheduler can act on (also in `python -m reminders --help`).
+EXIT_OK = 0  # everything selected was dialled or deliberately skipped
+EXIT_ATTENTION = 1  # a dial failed, a reminder needs a person, or the run could not finish
+EXIT_CONFIG = 2  # bad configuration (the settings' own exit code)
+EXIT_OUTSIDE_HOURS = 3  # refused: outside calling hours; run again inside them
+
+
+@dataclass(frozen=True)
+class Entry:
+    appointment: Appointment
+    verdict: str  # DIALLED, FAILED, NEEDS_ATTENTION or the reason it was skipped
+    detail: str | None = None  # call SID, error, or more about the reason
+
+    def line(self, tz: ZoneInfo, dry_run: bool) -> str:
+        a = self.appointment
+        label = {DIALLED: "would dial" if dry_run else "dialled", FAILED: "FAILED",
+                 NEEDS_ATTENTION: "NEEDS ATTENTION"}.get(self.verdict)
+        label = label or f"{'would skip' if dry_run else 'skipped'} ({self.verdict})"
+        what = ", ".join(part for part in (a.service_type, a.vehicle) if part)
+        tail = f": {self.detail}" if self.detail else ""
+        return (f"{label:<36} appointment {a.id} at {a.scheduled_at.astimezone(tz):%H:%M},"
+                f" {a.customer_name} {a.phone} ({what}){tail}")
+
+
+@dataclass
+class Summary:
+    day: date
+    tz: ZoneInfo
+    calling_hours: str
+    dry_run: bool = False
+    run_id: int | None = None
+    selected: int = 0
+    entries: list[Entry] = field(default_factory=list)
+    outside_hours: bool = False  # refused (all or the rest) because of the calling hours
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def of(self, verdict: str) -> list[Entry]:
+        return [e for e in self.entries if e.verdict == verdict]
+
+    @property
+    def dialled(self) -> list[Entry]:
+        return self.of(DIALLED)
+
+    @property
+    def failed(self) -> list[Entry]:
+        return self.of(FAILED)
+
+    @property
+    def needs_attention(self) -> list[Entry]:
+        return self.of(NEEDS_ATTENTION)
+
+    @property
+    def skipped(self) -> Counter[str]:
+        return Counter(e.verdict for e in self.entries
+                       if e.verdict not in (DIALLED, FAILED, NEEDS_ATTENTION))
+
+    def exit_code(self) -> int:
+        if self.failed or self.needs_attention:
+            return EXIT_ATTENTION
+        return EXIT_OUTSIDE_HOURS if self.outside_hours else EXIT_OK
+
+    def render(self) -> str:
+        skipped = self.skipped
+        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(skipped.items()))
+        run = " (dry run: nothing dialled or written)" if self.dry_run else f" (run {self.run_id})"
+        lines = [
+            f"reminders for {self.day:%A %Y-%m-%d}, calling hours {self.calling_hours}{run}",
+            f"  selected         {self.selected:>5}",
+            f"  {'would dial' if self.dry_run else 'dialled':<16} {len(self.dialled):>5}",
+            f"  skipped          {sum(skipped.values()):>5}" + (f"   {reasons}" if reasons else ""),
+            f"  failed           {len(self.failed):>5}",
+            f"  needs attention  {len(self.needs_attention):>5}",
+            "  so far for this day's reminded appointments: "
+            + ", ".join(f"{name} {self.outcomes.get(name, 0)}" for name in OUTCOMES),
+        ]
+        for entry in self.failed + self.needs_attention:
+            lines.append("    " + entry.line(self.tz, self.dry_run))
+        if self.needs_attention:
+            lines.append("  A reminder left in 'dialling' by a run that died may or may not have been"
+                         " placed: check Twilio's call log, then set it to 'dialled' (placed) or"
+                         " delete it (not placed) in the reminders table.")
+        lines.append(f"exit {self.exit_code()}: {self._verdict()}")
+        return "\n".join(lines)
+
+    def _verdict(self) -> str:
+        code = self.exit_code()
+        if code == EXIT_ATTENTION:
+            return f"{len(self.failed)} failed, {len(self.needs_attention)} need a person"
+        if code == EXIT_OUTSIDE_HOURS:
+            return f"outside calling hours ({self.calling_hours}); run again inside them"
+        return "every selected appointment was dialled or deliberately skipped"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "day": self.day.isoformat(), "selected": self.selected,
+            "dialled": len(self.dialled), "skipped": dict(self.skipped),
+            "failed": [e.appointment.id for e in self.failed],
+            "needs_attention": [e.appointment.id for e in self.needs_attention],
+            "outcomes": self.outcomes, "exit_code": self.exit_code(),
+        }
+
+
+OUTCOMES = ("confirmed", "rescheduled", "cancelled", "voicemail")
+
+# Reminded = Twilio accepted the call. Rescheduled: the appointment no longer has the time the
+# reminder announced. Voicemail: the call log says a machine answered.
+_OUTCOMES = """
+SELECT count(*) FILTER (WHERE a.status = 'confirmed') AS confirmed,
+       count(*) FILTER (WHERE a.status IN ('scheduled', 'confirmed')
+                        AND a.scheduled_at <> r.scheduled_at) AS rescheduled,
+       count(*) FILTER (WHERE a.status = 'cancelled') AS cancelled,
+       count(*) FILTER (WHERE l.outcome = 'voicemail') AS voicemail
+FROM reminders r
+JOIN appointments a ON a.id = r.appointment_id
+LEFT JOIN call_logs l ON l.call_sid = r.call_sid
+WHERE r.day = %s AND r.state = 'dialled'
+"""
+
+
+async def outcomes(day: date) -> dict[str, int]:
+    async with db.connection() as conn:
+        return dict(await (await conn.execute(_OUTCOMES, (day,))).fetchone())
