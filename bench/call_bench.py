@@ -24,7 +24,6 @@ import os
 import platform
 import socket
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -135,8 +134,9 @@ async def main(args: argparse.Namespace) -> None:
                "TWILIO_ACCOUNT_SID": twilio.account_sid, "TWILIO_AUTH_TOKEN": TOKEN,
                "TWILIO_API_BASE_URL": twilio.base_url, "TURN_DETECTION": args.turn_detection,
                "IDLE_REPROMPT_SECONDS": "60"}
-        bot = subprocess.Popen([sys.executable, "-m", "bot"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        bot = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         try:
             async with httpx.AsyncClient() as client:
                 for _ in range(300):
@@ -166,7 +166,7 @@ async def main(args: argparse.Namespace) -> None:
                     print("   ", failure)
         finally:
             bot.terminate()
-            await asyncio.to_thread(bot.wait, 30)  # the fakes must keep answering meanwhile
+            await asyncio.wait_for(bot.wait(), 30)
 
 
 if __name__ == "__main__":

@@ -6,17 +6,26 @@ import argparse
 import logging
 import sys
 
-import uvicorn
-from loguru import logger
-
-from bot.twilio_webhooks import stream_url
-from crm.settings import get_settings
-from pipeline.services import missing_keys
+from calendar_adapter.backends import backend
+from calendar_adapter.errors import CalendarConfigError
+from crm.settings import ConfigError, get_settings
 
 
 def main() -> None:
     argparse.ArgumentParser(prog="python -m bot", description=__doc__).parse_args()
     settings = get_settings()  # a bad setting stops here with one line
+    try:
+        backend()  # so does an incomplete calendar configuration
+    except CalendarConfigError as exc:
+        raise ConfigError(str(exc)) from None
+
+    # Imported once the configuration is known to be good: Pipecat announces itself on import.
+    import uvicorn
+    from loguru import logger
+
+    from bot.twilio_webhooks import stream_url
+    from pipeline.services import missing_keys
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Pipecat logs through loguru; at DEBUG it would write every prompt, caller records included.
     logger.remove()

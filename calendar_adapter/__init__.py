@@ -82,13 +82,9 @@ async def reschedule_appointment(
     start_time: str | datetime,
     *,
     now: datetime | None = None,
-    idempotency_key: str | None = None,
 ) -> dict[str, Any]:
-    """Move an appointment to `start_time` (same id, same status).
-
-    `idempotency_key` is accepted so every booking tool takes one, but nothing needs storing:
-    a retry asks for the time the appointment already has, and that changes nothing.
-    """
+    """Move an appointment to `start_time` (same id, same status). Retrying is safe without a
+    key: the retry asks for the time the appointment already has, which changes nothing."""
     rules, now = _shop(now)
     return await _spoken(booking.reschedule(rules, appointment_id, start_time, now=now))
 

@@ -155,6 +155,7 @@ async def book(
                 vehicle_id=vehicle,
                 service_type=service.name,
                 start=start,
+                day=rules.local(start).date(),
                 minutes=service.minutes,
                 notes=(notes or "").strip() or None,
                 key=idempotency_key or None,
@@ -197,7 +198,7 @@ async def reschedule(
             locked = await store.get(conn, appointment_id, lock=True)
             current = moved = _changeable(rules, locked, appointment_id, "moved", now)
             if current.start != start:
-                moved = await store.move(conn, current, start, rules.bays)
+                moved = await store.move(conn, current, start, rules.local(start).date(), rules.bays)
                 event_id = await calendar.move_event(moved)
                 if event_id != moved.calendar_event_id:
                     moved = await store.set_event(conn, appointment_id, event_id)

@@ -2,15 +2,19 @@
 
 A row takes one bay. The exclusion constraint `appointments_no_double_booking` forbids two
 active rows overlapping in the same bay, so choosing a bay is simply trying bays in turn,
-each attempt in a savepoint: a violation means that bay is taken, and concurrent
-transactions racing for the same bay wait on each other until exactly one commits.
+each attempt in a savepoint: a violation means that bay is taken.
+
+Two transactions inserting colliding rows at the same moment can each find the other's
+uncommitted row and wait for each other: PostgreSQL then aborts one as a deadlock, after a
+second's wait. So a booking first takes a transaction lock on its shop day; bookings of one
+day queue for a few milliseconds instead, and the constraint still decides every race.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from psycopg import AsyncConnection
@@ -20,6 +24,7 @@ from calendar_adapter.errors import InvalidRequest
 
 ACTIVE = ("scheduled", "confirmed")
 _NO_DOUBLE_BOOKING = "appointments_no_double_booking"
+_DAY_LOCK = 4_211_010  # advisory-lock namespace of the booking days; the key is the day
 
 T = TypeVar("T")
 
@@ -87,9 +92,11 @@ WITH moved AS (
     WHERE id = %(id)s RETURNING *
 )""" + _SELECT.format(source="moved")
 
+# Cancelling releases the idempotency key: the same call may book that slot again later.
 _SET_STATUS = """
 WITH changed AS (
-    UPDATE appointments SET status = %(status)s, updated_at = now()
+    UPDATE appointments SET status = %(status)s, updated_at = now(),
+        idempotency_key = CASE WHEN %(status)s = 'cancelled' THEN NULL ELSE idempotency_key END
     WHERE id = %(id)s RETURNING *
 )""" + _SELECT.format(source="changed")
 
@@ -154,8 +161,10 @@ async def check_party(conn: AsyncConnection, customer_id: int, vehicle_id: int |
 
 
 async def _in_free_bay(
-    conn: AsyncConnection, bays: Iterable[int], attempt: Callable[[int], Awaitable[T]]
+    conn: AsyncConnection, day: date, bays: Iterable[int], attempt: Callable[[int], Awaitable[T]]
 ) -> T:
+    """`attempt(bay)` for the first bay where it does not violate the constraint."""
+    await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_DAY_LOCK, day.toordinal()))
     for bay in bays:
         try:
             async with conn.transaction():  # a savepoint: a taken bay must not abort the booking
@@ -174,12 +183,13 @@ async def insert(
     vehicle_id: int | None,
     service_type: str,
     start: datetime,
+    day: date,
     minutes: int,
     notes: str | None,
     key: str | None,
 ) -> Appointment | None:
-    """The new appointment in the first free bay; None when `key` was already used (the
-    earlier booking, committed meanwhile, is then found with `by_key`)."""
+    """The new appointment (starting on shop day `day`) in the first free bay; None when `key`
+    was already used (the earlier booking, committed meanwhile, is then found with `by_key`)."""
     params = {
         "customer_id": customer_id,
         "vehicle_id": vehicle_id,
@@ -193,11 +203,13 @@ async def insert(
     async def attempt(bay: int) -> Appointment | None:
         return await _one(conn, _INSERT, {**params, "bay": bay})
 
-    return await _in_free_bay(conn, range(1, bays + 1), attempt)
+    return await _in_free_bay(conn, day, range(1, bays + 1), attempt)
 
 
-async def move(conn: AsyncConnection, current: Appointment, start: datetime, bays: int) -> Appointment:
-    """`current` at a new start, in its own bay if free there, else another one."""
+async def move(
+    conn: AsyncConnection, current: Appointment, start: datetime, day: date, bays: int
+) -> Appointment:
+    """`current` at a new start (on shop day `day`), in its own bay if free, else another."""
     order = [current.bay, *(bay for bay in range(1, bays + 1) if bay != current.bay)]
 
     async def attempt(bay: int) -> Appointment:
@@ -205,7 +217,7 @@ async def move(conn: AsyncConnection, current: Appointment, start: datetime, bay
         assert moved is not None  # the row is locked by the caller
         return moved
 
-    return await _in_free_bay(conn, order, attempt)
+    return await _in_free_bay(conn, day, order, attempt)
 
 
 async def set_status(conn: AsyncConnection, appointment_id: int, status: str) -> Appointment:

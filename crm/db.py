@@ -66,6 +66,8 @@ async def connection() -> AsyncIterator[psycopg.AsyncConnection]:
     try:
         async with pool_.connection() as conn:
             yield conn
+    except psycopg.errors.TransactionRollback:
+        raise  # a deadlock or serialization failure: the caller may retry, the database is fine
     except (PoolTimeout, psycopg.OperationalError) as exc:
         raise DatabaseUnavailable(str(exc).splitlines()[0] if str(exc) else "database error") from exc
 

@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     # "smart-turn" asks a local model whether the caller finished; "silence" waits a fixed pause.
     turn_detection: Literal["smart-turn", "silence"] = "smart-turn"
     turn_silence_seconds: float = Field(0.6, gt=0, le=5)
+    # How much speech confirms that the caller started talking (and interrupts the agent), and
+    # how loud it must be (0-1, smoothed): quieter sound is background, not the caller.
+    # Defaults measured in bench/call_bench.py: two 32 ms Silero windows and a gate of 0.4 put
+    # the Twilio `clear` about 0.14 s after the caller starts (Pipecat's 0.2 s / 0.6: 0.32 s).
+    vad_start_seconds: float = Field(0.064, ge=0.03, le=1)
+    vad_min_volume: float = Field(0.4, ge=0, le=1)
 
     # Shop rules (calendar); defaults are a typical dealership service department.
     shop_name: str = "the service department"

@@ -26,10 +26,6 @@ from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPI
 from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.workers.runner import WorkerRunner
-from processors.latency_meter import LatencyMeter
-from processors.silence_watcher import SilenceWatcher
-from processors.tool_filler import ToolFiller
-from processors.transcript_recorder import TranscriptRecorder
 
 import crm
 from crm.settings import Settings
@@ -39,6 +35,10 @@ from pipeline.session import CallSession, CallStart
 from pipeline.telephony import Telephony
 from pipeline.tools import CallTools
 from pipeline.twilio_serializer import CallEndingTwilioSerializer
+from processors.latency_meter import LatencyMeter
+from processors.silence_watcher import SilenceWatcher
+from processors.tool_filler import ToolFiller
+from processors.transcript_recorder import TranscriptRecorder
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,9 @@ def user_turns(settings: Settings) -> LLMUserAggregatorParams:
     stop = ([SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=settings.turn_silence_seconds)]
             if settings.turn_detection == "silence" else None)  # None: Smart-Turn v3
     return LLMUserAggregatorParams(
-        vad_analyzer=SileroVADAnalyzer(sample_rate=SAMPLE_RATE, params=VADParams(stop_secs=0.2)),
+        vad_analyzer=SileroVADAnalyzer(sample_rate=SAMPLE_RATE, params=VADParams(
+            start_secs=settings.vad_start_seconds, min_volume=settings.vad_min_volume,
+            stop_secs=0.2)),
         user_turn_strategies=UserTurnStrategies(stop=stop),
     )
 

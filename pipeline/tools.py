@@ -159,9 +159,7 @@ class CallTools:
         if appointment_id is None:
             return self._not_theirs()
         start = str(args.get("start_time", ""))
-        result = await calendar_adapter.reschedule_appointment(
-            appointment_id, start,
-            idempotency_key=f"{self._session.call_sid}:move:{appointment_id}:{start}")
+        result = await calendar_adapter.reschedule_appointment(appointment_id, start)
         return await self._after_write(result, "rescheduled")
 
     async def _cancel(self, args: dict[str, Any]) -> dict[str, Any]:

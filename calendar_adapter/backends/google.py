@@ -80,6 +80,7 @@ class GoogleBackend:
         self._local = threading.local()
         self._connections: list[httplib2.Http] = []
         self._calendar = GoogleCalendar(self._calendar_id, credentials=credentials)
+        # `build` wants one http object; each request is then given its own thread's instead.
         self._calendar.service = discovery.build(
             "calendar",
             "v3",

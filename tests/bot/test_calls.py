@@ -11,6 +11,7 @@ import psycopg
 import calendar_adapter
 import crm
 from crm.settings import get_settings
+from pipeline.tools import APOLOGY
 from tests.audio import TEXTS, load
 from tests.bot.conftest import DESK_NUMBER, Launcher
 from tests.fakes.openai import Call, ChatRequest, Reply, ToolCalls
@@ -40,10 +41,11 @@ async def _next_open_day() -> tuple[date, str]:
     raise AssertionError("no open day in two weeks")
 
 
-async def closed_log(call_sid: str, timeout: float = 10.0) -> dict[str, Any]:
+async def closed_log(call_sid: str, within: float = 10.0) -> dict[str, Any]:
     """The call log once the launcher has closed it (closing follows the socket's end)."""
-    async with asyncio.timeout(timeout):
-        while not (log := await crm.get_call_log(call_sid)) or log["ended_at"] is None:
+    async with asyncio.timeout(within):
+        # The row is written by the launcher's call task: polling is the only way to see it.
+        while not (log := await crm.get_call_log(call_sid)) or log["ended_at"] is None:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
     return log
 
@@ -101,7 +103,7 @@ async def test_known_caller_books_an_oil_change(launcher: Launcher, database_url
 async def test_unknown_caller_is_greeted_and_becomes_a_customer_when_booking(
         launcher: Launcher) -> None:
     stranger = "+16465550142"
-    day, slot = await _next_open_day()
+    _, slot = await _next_open_day()
     launcher.deepgram.add_script(TEXTS["book_oil_change"])
     launcher.policy.add(
         ToolCalls([Call("book_appointment", {"start_time": slot, "service_type": "oil change",
@@ -208,3 +210,29 @@ async def test_status_callback_closes_a_call_whose_stream_never_came(launcher: L
     log = await closed_log(call_sid)
     assert (log["direction"], log["from_number"], log["outcome"]) == (
         "inbound", "+16465550147", "caller_hung_up")
+
+
+async def test_a_failing_tool_becomes_an_apology_not_dead_air(
+        launcher: Launcher, database_url: str, server_url: str) -> None:
+    launcher.deepgram.add_script(TEXTS["book_oil_change"])
+    launcher.policy.add(ToolCalls([Call("lookup_customer", {"phone": "+12125550123"})]))
+    name = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
+    caller = await launcher.ring("+16465550148")
+    async with caller:
+        await caller.wait_for_bot_silence(timeout=15)
+        async with await psycopg.AsyncConnection.connect(server_url, autocommit=True) as admin:
+            # The database goes away mid-call: no new connections, existing ones cut.
+            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                " WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+            try:
+                await caller.say(load("book_oil_change"))
+                await launcher.deepgram.wait_for_spoken(3, timeout=15)  # greeting, filler, apology
+            finally:
+                await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await caller.wait_for_bot_silence(timeout=15)
+        assert not caller.closed  # the caller is still on the line, and can be transferred
+        await caller.hang_up()
+    assert launcher.deepgram.spoken[1:] == ["One moment, please.", APOLOGY]  # filler, then apology
+    assert len(launcher.openai.requests) == 1  # the apology needed no second model turn
+    assert (await closed_log(caller.call_sid))["outcome"] == "caller_hung_up"

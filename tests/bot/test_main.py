@@ -60,3 +60,14 @@ def test_starts_on_embedded_defaults_without_keys(tmp_path: Path) -> None:
     assert "OPENAI_API_KEY is not set" in output and "DEEPGRAM_API_KEY is not set" in output
     assert "embedded PostgreSQL" in output
     assert bot.returncode == 0, output
+
+
+def test_incomplete_google_calendar_settings_stop_start_up(tmp_path: Path) -> None:
+    env = {**os.environ, "CALENDAR_BACKEND": "google", "GOOGLE_CALENDAR_ID": "shop@example.com"}
+    for key in ("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET", "GOOGLE_REFRESH_TOKEN"):
+        env.pop(key, None)
+    done = subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, env=env, text=True,
+                          capture_output=True, timeout=60)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "GOOGLE_REFRESH_TOKEN" in lines[0], done.stderr

@@ -6,6 +6,7 @@ import json
 import time
 
 import aiohttp
+import httpx
 import pytest
 
 import crm
@@ -26,14 +27,11 @@ async def test_bad_or_missing_signature_is_403(launcher: Launcher, path: str) ->
     form = _form(launcher)
     forged = await launcher.post(path, form, token="not-the-auth-token")
     assert forged.status_code == 403
-    async with aiohttp.ClientSession() as session:
-        async with session.post(launcher.base_url + path, data=form) as unsigned:
-            assert unsigned.status == 403
-    tampered_headers = launcher.signed(path, form)
-    async with aiohttp.ClientSession() as session:
-        async with session.post(launcher.base_url + path, data={**form, "From": "+19995550100"},
-                                headers=tampered_headers) as tampered:
-            assert tampered.status == 403
+    async with httpx.AsyncClient(base_url=launcher.base_url) as client:
+        unsigned = await client.post(path, data=form)
+        tampered = await client.post(path, data={**form, "From": "+19995550100"},
+                                     headers=launcher.signed(path, form))
+    assert unsigned.status_code == 403 and tampered.status_code == 403
     assert await crm.get_call_log(form["CallSid"]) is None  # nothing was opened
 
 
@@ -97,8 +95,7 @@ async def test_malformed_handshake_is_refused(launcher: Launcher, first: str) ->
 
 
 async def test_health_reports_dependencies_and_calls(launcher: Launcher) -> None:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(launcher.base_url + "/health") as response:
-            assert response.status == 200
-            assert await response.json() == {"status": "ok", "database": "ok", "cache": "ok",
-                                              "active_calls": 0}
+    async with httpx.AsyncClient(base_url=launcher.base_url) as client:
+        response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "cache": "ok", "active_calls": 0}

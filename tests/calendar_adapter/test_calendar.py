@@ -26,17 +26,9 @@ from tests.calendar_adapter.support import NOW, TUESDAY, TZ, appointments, at, i
 from tests.fakes.google_calendar import FakeGoogleCalendar
 
 Calendar = FakeGoogleCalendar | None
-SUNDAY_NIGHT = json.dumps(
-    {
-        "mon": [],
-        "tue": [],
-        "wed": [],
-        "thu": [],
-        "fri": [],
-        "sat": [],
-        "sun": [["01:00", "04:00"]],
-    }
-)
+SUNDAY_NIGHT = json.dumps({  # open in the small hours of Sunday, so a clock change falls inside
+    "mon": [], "tue": [], "wed": [], "thu": [], "fri": [], "sat": [], "sun": [["01:00", "04:00"]],
+})
 
 
 def times(answer: dict[str, Any], key: str = "slots") -> list[str]:
@@ -76,20 +68,8 @@ async def test_weekday_slots_follow_the_grid_and_skip_lunch(calendar: Calendar) 
     assert answer["service_type"] == "oil change"
     assert answer["duration_minutes"] == 30
     assert times(answer) == [
-        "09:00",
-        "09:30",
-        "10:00",
-        "10:30",
-        "11:00",
-        "11:30",
-        "13:00",
-        "13:30",
-        "14:00",
-        "14:30",
-        "15:00",
-        "15:30",
-        "16:00",
-        "16:30",
+        "09:00", "09:30", "10:00", "10:30", "11:00", "11:30", "13:00", "13:30", "14:00", "14:30",
+        "15:00", "15:30", "16:00", "16:30",
     ]
     assert answer["slots"][0] == "2026-03-03T09:00:00-05:00"  # ISO with the shop's offset
     assert "reason" not in answer
@@ -99,16 +79,7 @@ async def test_the_whole_service_must_fit_before_lunch_and_closing(calendar: Cal
     answer = await check_availability(TUESDAY, "brake service", now=NOW)
     assert answer["duration_minutes"] == 90
     assert times(answer) == [
-        "09:00",
-        "09:30",
-        "10:00",
-        "10:30",
-        "13:00",
-        "13:30",
-        "14:00",
-        "14:30",
-        "15:00",
-        "15:30",
+        "09:00", "09:30", "10:00", "10:30", "13:00", "13:30", "14:00", "14:30", "15:00", "15:30",
     ]
 
 
@@ -195,9 +166,7 @@ async def test_dst_spring_forward_day(calendar: Calendar, shop: Configure, custo
     shop(SHOP_HOURS=SUNDAY_NIGHT)
     answer = await check_availability("2026-03-08", "oil change", now=NOW)
     assert answer["slots"] == [
-        "2026-03-08T01:00:00-05:00",
-        "2026-03-08T01:30:00-05:00",
-        "2026-03-08T03:00:00-04:00",
+        "2026-03-08T01:00:00-05:00", "2026-03-08T01:30:00-05:00", "2026-03-08T03:00:00-04:00",
         "2026-03-08T03:30:00-04:00",
     ]
     # 90 minutes from 01:30 EST end at 04:00 EDT: the real length, not the wall-clock one.
@@ -217,9 +186,7 @@ async def test_dst_fall_back_day(calendar: Calendar, shop: Configure, customer: 
     now = at(date(2026, 10, 26), 8)
     answer = await check_availability("2026-11-01", "oil change", now=now)
     assert answer["slots"][:4] == [
-        "2026-11-01T01:00:00-04:00",
-        "2026-11-01T01:30:00-04:00",
-        "2026-11-01T01:00:00-05:00",
+        "2026-11-01T01:00:00-04:00", "2026-11-01T01:30:00-04:00", "2026-11-01T01:00:00-05:00",
         "2026-11-01T01:30:00-05:00",
     ]
     assert len(answer["slots"]) == 8  # four real hours
@@ -357,6 +324,18 @@ async def test_concurrent_retries_book_once(calendar: Calendar, customer: tuple[
     assert_events_match_rows(calendar, rows)
 
 
+async def test_a_cancelled_booking_frees_its_key_for_a_new_one(
+    calendar: Calendar, customer: tuple[int, int]
+) -> None:
+    key = "CA789:book:tuesday-nine:oil"
+    first = await book_appointment(iso(TUESDAY, 9), "oil", customer[0], now=NOW, idempotency_key=key)
+    assert (await cancel_appointment(first["appointment_id"], now=NOW))["success"]
+    again = await book_appointment(iso(TUESDAY, 9), "oil", customer[0], now=NOW, idempotency_key=key)
+    assert again["success"] and again["status"] == "scheduled"
+    assert again["appointment_id"] != first["appointment_id"]
+    assert sorted(row["status"] for row in await appointments()) == ["cancelled", "scheduled"]
+
+
 async def test_different_keys_are_different_bookings(calendar: Calendar, customer: tuple[int, int]) -> None:
     for key in ("CA1:a", "CA1:b"):
         answer = await book_appointment(iso(TUESDAY, 9), "oil", customer[0], now=NOW, idempotency_key=key)
@@ -379,9 +358,7 @@ async def test_different_keys_are_different_bookings(calendar: Calendar, custome
         ("2026-03-03T10:15", "oil", "invalid_request", "10:15 AM is not one of those times"),
         ("2026-03-03T18:00", "oil", "invalid_request", "6:00 PM is outside our hours"),
         (
-            "2026-03-03T11:30",
-            "brake service",
-            "invalid_request",
+            "2026-03-03T11:30", "brake service", "invalid_request",
             "A brake service takes 90 minutes, so it cannot start at 11:30 AM: we close at 12:00 PM"
             " for a break.",
         ),
@@ -502,12 +479,8 @@ async def test_reschedule_keeps_a_confirmed_status(calendar: Calendar, customer:
 
 async def test_a_retried_reschedule_changes_nothing(calendar: Calendar, customer: tuple[int, int]) -> None:
     booked = await book_appointment(iso(TUESDAY, 9), "oil", customer[0], now=NOW)
-    first = await reschedule_appointment(
-        booked["appointment_id"], iso(TUESDAY, 10), now=NOW, idempotency_key="CA9:move"
-    )
-    again = await reschedule_appointment(
-        booked["appointment_id"], iso(TUESDAY, 10), now=NOW, idempotency_key="CA9:move"
-    )
+    first = await reschedule_appointment(booked["appointment_id"], iso(TUESDAY, 10), now=NOW)
+    again = await reschedule_appointment(booked["appointment_id"], iso(TUESDAY, 10), now=NOW)
     assert again["success"] and again["start_time"] == first["start_time"]
     if calendar is not None:
         assert len(calendar.requests_to("patch")) == 1

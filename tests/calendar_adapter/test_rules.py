@@ -15,13 +15,7 @@ from crm.settings import Settings
 from tests.calendar_adapter.support import NOW, TUESDAY, TZ, at
 
 SUNDAY_NIGHT = {  # open in the small hours of Sunday, so a clock change falls inside
-    "mon": [],
-    "tue": [],
-    "wed": [],
-    "thu": [],
-    "fri": [],
-    "sat": [],
-    "sun": [(time(1), time(4))],
+    "mon": [], "tue": [], "wed": [], "thu": [], "fri": [], "sat": [], "sun": [(time(1), time(4))],
 }
 
 
@@ -37,20 +31,9 @@ def clock(starts: list[datetime]) -> list[str]:
 def test_weekday_grid_skips_lunch_and_stops_at_closing() -> None:
     starts = rules().starts(TUESDAY, 30)
     assert clock(starts) == [
-        "09:00-0500",
-        "09:30-0500",
-        "10:00-0500",
-        "10:30-0500",
-        "11:00-0500",
-        "11:30-0500",
-        "13:00-0500",
-        "13:30-0500",
-        "14:00-0500",
-        "14:30-0500",
-        "15:00-0500",
-        "15:30-0500",
-        "16:00-0500",
-        "16:30-0500",
+        "09:00-0500", "09:30-0500", "10:00-0500", "10:30-0500", "11:00-0500", "11:30-0500",
+        "13:00-0500", "13:30-0500", "14:00-0500", "14:30-0500", "15:00-0500", "15:30-0500",
+        "16:00-0500", "16:30-0500",
     ]
 
 
@@ -83,14 +66,8 @@ def test_spring_forward_day_has_only_the_real_hours() -> None:
 def test_fall_back_day_repeats_an_hour_as_distinct_instants() -> None:
     starts = rules(shop_hours=SUNDAY_NIGHT).starts(date(2026, 11, 1), 30)
     assert clock(starts) == [
-        "01:00-0400",
-        "01:30-0400",
-        "01:00-0500",
-        "01:30-0500",
-        "02:00-0500",
-        "02:30-0500",
-        "03:00-0500",
-        "03:30-0500",
+        "01:00-0400", "01:30-0400", "01:00-0500", "01:30-0500", "02:00-0500", "02:30-0500",
+        "03:00-0500", "03:30-0500",
     ]
     assert len(set(starts)) == len(starts)
     assert all(b - a == timedelta(minutes=30) for a, b in pairwise(starts))

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 
 from crm import db
-from reminders import run
 from crm.settings import Settings
+from reminders import run
 from reminders.config import ReminderConfig
 from reminders.selection import day_bounds, select, target_day
 from tests.reminders.support import (
