@@ -13,6 +13,8 @@ run at once; each call measures:
   wait the configuration asks for (VAD stop 0.2 s + TURN_SILENCE_SECONDS in `silence` mode);
 - barge-in: onset of the caller's speech while the agent talks -> Twilio `clear`.
 
+Calls of a level arrive `--arrivals` seconds apart (all at once with 0), then overlap.
+
 It also samples the launcher's resident memory: idle, and at the peak of each level.
 """
 
@@ -67,7 +69,9 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def one_call(base: str, twilio: FakeTwilioRest, turn_wait: float, figures: Figures) -> None:
+async def one_call(base: str, twilio: FakeTwilioRest, turn_wait: float, figures: Figures,
+                   delay: float = 0.0) -> None:
+    await asyncio.sleep(delay)
     call_sid, number = new_sid("CA"), f"+1646555{1000 + int.from_bytes(os.urandom(2)) % 9000:04d}"
     form = inbound_call_params(call_sid, number, "+13125550100", twilio.account_sid)
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
@@ -101,8 +105,12 @@ async def one_call(base: str, twilio: FakeTwilioRest, turn_wait: float, figures:
 
 
 async def level(base: str, twilio: FakeTwilioRest, launcher: psutil.Process, calls: int,
-                turn_wait: float) -> tuple[Figures, int]:
+                turn_wait: float, spread: float = 0.0) -> tuple[Figures, int, float, float]:
+    """Run `calls` calls at once; returns figures, peak RSS, and the launcher's and this
+    process's CPU use over the level (in cores)."""
     figures, peak = Figures(), 0
+    mine = psutil.Process()
+    cpu_before = (sum(launcher.cpu_times()[:2]), sum(mine.cpu_times()[:2]), time.monotonic())
 
     async def sample() -> None:
         nonlocal peak
@@ -111,9 +119,13 @@ async def level(base: str, twilio: FakeTwilioRest, launcher: psutil.Process, cal
             await asyncio.sleep(0.2)
 
     sampler = asyncio.create_task(sample())
-    await asyncio.gather(*(one_call(base, twilio, turn_wait, figures) for _ in range(calls)))
+    # Calls arrive spread over `spread` seconds, as phone traffic does, not in one instant.
+    await asyncio.gather(*(one_call(base, twilio, turn_wait, figures, spread * i / calls)
+                           for i in range(calls)))
     sampler.cancel()
-    return figures, peak
+    seconds = time.monotonic() - cpu_before[2]
+    return (figures, peak, (sum(launcher.cpu_times()[:2]) - cpu_before[0]) / seconds,
+            (sum(mine.cpu_times()[:2]) - cpu_before[1]) / seconds)
 
 
 def _free_port() -> int:
@@ -154,14 +166,16 @@ async def main(args: argparse.Namespace) -> None:
                   f"{os.getloadavg()[0]:.2f}; turn detection {args.turn_detection} "
                   f"(wait subtracted {turn_wait:.2f} s); launcher idle RSS {idle / 2**20:.0f} MiB")
             for calls in args.calls:
-                figures, peak = await level(base, twilio, launcher, calls, turn_wait)
+                figures, peak, launcher_cpu, bench_cpu = await level(
+                    base, twilio, launcher, calls, turn_wait, args.arrivals * calls)
                 ms = {name: [v * 1000 for v in getattr(figures, name)]
                       for name in ("greeting", "overhead", "barge_in")}
                 print(f"{calls:3d} calls: " + "; ".join(
                     f"{name} p50 {statistics.median(v):.0f} ms p95 {_percentile(v, 0.95):.0f} ms"
                     for name, v in ms.items() if v)
                     + f"; failed {len(figures.failures)}; peak RSS {peak / 2**20:.0f} MiB"
-                    f" ({(peak - idle) / 2**20 / calls:.1f} MiB per call)")
+                    f" ({(peak - idle) / 2**20 / calls:.1f} MiB per call); CPU launcher"
+                    f" {launcher_cpu:.2f} cores, callers+fakes {bench_cpu:.2f} cores")
                 for failure in figures.failures[:3]:
                     print("   ", failure)
         finally:
@@ -175,4 +189,6 @@ if __name__ == "__main__":
     parser.add_argument("--calls", type=lambda s: [int(x) for x in s.split(",")],
                         default=[1, 10, 25, 50])
     parser.add_argument("--turn-detection", choices=["silence", "smart-turn"], default="silence")
+    parser.add_argument("--arrivals", type=float, default=0.2,
+                        help="seconds between call arrivals within a level (0: all at once)")
     asyncio.run(main(parser.parse_args()))

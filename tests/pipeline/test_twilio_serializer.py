@@ -1,0 +1,34 @@
+"""The call's serializer: joined input audio, and the call's own choice at the EndFrame."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from pipecat.frames.frames import EndFrame, InputAudioRawFrame, InputDTMFFrame, StartFrame
+
+from pipeline.twilio_serializer import CallEndingTwilioSerializer
+
+
+def _media(payload: bytes) -> str:
+    return json.dumps({"event": "media", "streamSid": "MZ1",
+                       "media": {"payload": base64.b64encode(payload).decode()}})
+
+
+async def test_joins_input_messages_and_passes_other_events() -> None:
+    ended: list[bool] = []
+
+    async def on_end() -> None:
+        ended.append(True)
+
+    serializer = CallEndingTwilioSerializer("MZ1", "CA1", on_end, input_messages=2)
+    await serializer.setup(StartFrame(audio_in_sample_rate=8000, audio_out_sample_rate=8000))
+    assert await serializer.deserialize(_media(b"\x7f" * 160)) is None  # held for its partner
+    joined = await serializer.deserialize(_media(b"\x00" * 160))
+    assert isinstance(joined, InputAudioRawFrame)
+    assert joined.sample_rate == 8000 and len(joined.audio) == 2 * 320  # 40 ms of 16-bit PCM
+    dtmf = await serializer.deserialize(json.dumps(
+        {"event": "dtmf", "streamSid": "MZ1", "dtmf": {"digit": "0"}}))
+    assert isinstance(dtmf, InputDTMFFrame)
+    assert await serializer.serialize(EndFrame()) is None
+    assert ended == [True]  # the call decides what happens at its end; no REST hang-up here
