@@ -28,6 +28,11 @@ def _percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _line(figures: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.3f}" if k.endswith("ms") else f"{k} {v:.0f}"
+                     for k, v in figures.items())
+
+
 async def _timed(phones: list[str]) -> list[float]:
     took = []
     for phone in phones:
@@ -70,16 +75,16 @@ async def main(args: argparse.Namespace) -> None:
         cold_rate = await _throughput(distinct, args.concurrency)
         warm_rate = await _throughput(phones, args.concurrency)
         figures = {
-            "uncached p50": _percentile(uncached, 0.5), "uncached p99": _percentile(uncached, 0.99),
-            "cached p50": _percentile(cached, 0.5), "cached p99": _percentile(cached, 0.99),
-            "uncached/s @conc": cold_rate, "cached/s @conc": warm_rate,
+            "uncached p50 ms": _percentile(uncached, 0.5),
+            "uncached p99 ms": _percentile(uncached, 0.99),
+            "cached p50 ms": _percentile(cached, 0.5), "cached p99 ms": _percentile(cached, 0.99),
+            f"uncached/s at {args.concurrency}": cold_rate,
+            f"cached/s at {args.concurrency}": warm_rate,
         }
         results.append(figures)
-        print(f"run {run}: " + ", ".join(f"{k} {v:.3f}" if "p" in k[-3:] else f"{k} {v:.0f}"
-                                          for k, v in figures.items()))
-    print("median of runs (ms; lookups/s at concurrency "
-          f"{args.concurrency}): " + ", ".join(
-              f"{k} {statistics.median(r[k] for r in results):.3f}" for k in results[0]))
+        print(f"run {run}: " + _line(figures))
+    print("median of runs: " + _line({k: statistics.median(r[k] for r in results)
+                                      for k in results[0]}))
     await crm.close()
 
 

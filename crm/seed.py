@@ -91,19 +91,20 @@ def make_vin(rng: random.Random, make: str, year: int, serial: int) -> str:
     return body[:8] + vin_check_digit(body) + body[9:]
 
 
+_PERSONAL = {phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE,
+             phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+
+
 def _fictional_numbers() -> list[str]:
-    """Every valid US 555-01XX number, in a fixed order."""
+    """Every 555-01XX number of a US area code people live in (no toll-free or premium-rate
+    codes), in a fixed order."""
     numbers = []
     for area in range(201, 990):
-        for line in range(100, 200):
-            candidate = f"+1{area}5550{line}"
-            parsed = phonenumbers.parse(candidate, None)
-            if line == 100 and not (
-                phonenumbers.is_valid_number(parsed)
+        parsed = phonenumbers.parse(f"+1{area}5550100", None)
+        if (phonenumbers.is_valid_number(parsed)
                 and phonenumbers.region_code_for_number(parsed) == "US"
-            ):
-                break
-            numbers.append(candidate)
+                and phonenumbers.number_type(parsed) in _PERSONAL):
+            numbers.extend(f"+1{area}5550{line}" for line in range(100, 200))
     return numbers
 
 

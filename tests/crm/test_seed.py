@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import date, time
 
+import phonenumbers
 import psycopg
 import pytest
 
@@ -38,6 +39,9 @@ async def test_full_seed_counts_and_realism(clean_db, database_url) -> None:
         phones = [r["phone"] for r in rows]
         assert len(set(phones)) == 10_000
         assert all(e164(p) == p and p[5:9] == "5550" for p in phones)  # fictional 555-01XX lines
+        kinds = {phonenumbers.number_type(phonenumbers.parse(p)) for p in phones}
+        assert kinds <= {phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+                         phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE}
 
         cars = await (await conn.execute("SELECT * FROM vehicles")).fetchall()
         owners = {c["customer_id"] for c in cars}
