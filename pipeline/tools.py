@@ -155,26 +155,26 @@ class CallTools:
         return await self._after_write(result, "booked")
 
     async def _reschedule(self, args: dict[str, Any]) -> dict[str, Any]:
-        appointment_id = await self._owned_appointment(args.get("appointment_id"))
-        if appointment_id is None:
-            return self._not_theirs()
         start = str(args.get("start_time", ""))
-        result = await calendar_adapter.reschedule_appointment(appointment_id, start)
-        return await self._after_write(result, "rescheduled")
+        return await self._on_owned(
+            args, lambda appointment_id: calendar_adapter.reschedule_appointment(appointment_id, start),
+            "rescheduled")
 
     async def _cancel(self, args: dict[str, Any]) -> dict[str, Any]:
-        appointment_id = await self._owned_appointment(args.get("appointment_id"))
-        if appointment_id is None:
-            return self._not_theirs()
-        return await self._after_write(
-            await calendar_adapter.cancel_appointment(appointment_id), "cancelled")
+        return await self._on_owned(args, calendar_adapter.cancel_appointment, "cancelled")
 
     async def _confirm(self, args: dict[str, Any]) -> dict[str, Any]:
+        return await self._on_owned(args, calendar_adapter.confirm_appointment, "confirmed")
+
+    async def _on_owned(self, args: dict[str, Any],
+                        change: Callable[[int], Awaitable[dict[str, Any]]],
+                        outcome: str) -> dict[str, Any]:
+        """`change` one of the caller's own upcoming appointments, and note the outcome."""
         appointment_id = await self._owned_appointment(args.get("appointment_id"))
         if appointment_id is None:
-            return self._not_theirs()
-        return await self._after_write(
-            await calendar_adapter.confirm_appointment(appointment_id), "confirmed")
+            return {"success": False,
+                    "reason": "I can't find that appointment among the caller's upcoming ones."}
+        return await self._after_write(await change(appointment_id), outcome)
 
     async def _adopt_new_caller(self, name: Any) -> dict[str, Any] | None:
         number = self._session.start.customer_number
@@ -198,11 +198,6 @@ class CallTools:
         self._session.record = await crm.lookup_customer(self._session.record["customer"]["phone"])
         upcoming = self._session.record.get("upcoming_appointments", [])
         return appointment_id if any(a["id"] == appointment_id for a in upcoming) else None
-
-    @staticmethod
-    def _not_theirs() -> dict[str, Any]:
-        return {"success": False,
-                "reason": "I can't find that appointment among the caller's upcoming ones."}
 
     async def _after_write(self, result: dict[str, Any], outcome: str) -> dict[str, Any]:
         if result.get("success"):

@@ -236,3 +236,32 @@ async def test_a_failing_tool_becomes_an_apology_not_dead_air(
     assert launcher.deepgram.spoken[1:] == ["One moment, please.", APOLOGY]  # filler, then apology
     assert len(launcher.openai.requests) == 1  # the apology needed no second model turn
     assert (await closed_log(caller.call_sid))["outcome"] == "caller_hung_up"
+
+
+async def test_caller_cancels_their_own_appointment_and_nobody_elses(
+        launcher: Launcher, database_url: str) -> None:
+    customer_id, vehicle_id = await _maria_with_civic(database_url)
+    other = (await crm.create_customer("+16465550149", "Lee"))["customer"]
+    _, slot = await _next_open_day()
+    mine = await calendar_adapter.book_appointment(slot, "oil change", customer_id, vehicle_id)
+    theirs = await calendar_adapter.book_appointment(slot, "oil change", other["id"])
+    assert mine["success"] and theirs["success"]
+
+    launcher.deepgram.add_script(TEXTS["cancel"])
+    launcher.policy.add(
+        ToolCalls([Call("cancel_appointment", {"appointment_id": theirs["appointment_id"]})]),
+        ToolCalls([Call("cancel_appointment", {"appointment_id": mine["appointment_id"]})]),
+        ToolCalls([Call("end_call", {"reason": "cancelled"})], text="It's cancelled."),
+    )
+    caller = await launcher.ring(MARIA)
+    async with caller:
+        await caller.wait_for_bot_silence(timeout=15)
+        await caller.say(load("cancel"))
+        await caller.wait_closed(timeout=30)
+
+    refused = _tool_result(launcher.openai.requests[1])
+    assert refused["success"] is False and "can't find that appointment" in refused["reason"]
+    assert (await crm.lookup_customer("+16465550149"))["upcoming_appointments"][0]["status"] == (
+        "scheduled")
+    assert (await crm.lookup_customer(MARIA))["upcoming_appointments"] == []
+    assert (await closed_log(caller.call_sid))["outcome"] == "cancelled"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+from types import SimpleNamespace
 
-from pipecat.frames.frames import EndFrame, InputAudioRawFrame, InputDTMFFrame, StartFrame
+from pipecat.frames.frames import EndFrame, InputAudioRawFrame, InputDTMFFrame
 
 from pipeline.twilio_serializer import CallEndingTwilioSerializer
 
@@ -22,7 +23,8 @@ async def test_joins_input_messages_and_passes_other_events() -> None:
         ended.append(True)
 
     serializer = CallEndingTwilioSerializer("MZ1", "CA1", on_end, input_messages=2)
-    await serializer.setup(StartFrame(audio_in_sample_rate=8000, audio_out_sample_rate=8000))
+    # The transport hands the serializer the pipeline's setup; only the input rate is read.
+    await serializer.setup(SimpleNamespace(audio_in_sample_rate=8000))
     assert await serializer.deserialize(_media(b"\x7f" * 160)) is None  # held for its partner
     joined = await serializer.deserialize(_media(b"\x00" * 160))
     assert isinstance(joined, InputAudioRawFrame)
