@@ -13,7 +13,9 @@ run at once; each call measures:
   wait the configuration asks for (VAD stop 0.2 s + TURN_SILENCE_SECONDS in `silence` mode);
 - barge-in: onset of the caller's speech while the agent talks -> Twilio `clear`.
 
-Calls of a level arrive `--arrivals` seconds apart (all at once with 0), then overlap.
+Calls of a level arrive `--arrivals` seconds apart (all at once with 0), then overlap; each
+caller speaks `--turns` times before barging in (more turns: longer calls, so a level can be
+held with fewer arrivals per second).
 
 It also samples the launcher's resident memory: idle, and at the peak of each level.
 """
@@ -70,7 +72,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 async def one_call(base: str, twilio: FakeTwilioRest, turn_wait: float, figures: Figures,
-                   delay: float = 0.0) -> None:
+                   delay: float = 0.0, turns: int = 1) -> None:
     await asyncio.sleep(delay)
     call_sid, number = new_sid("CA"), f"+1646555{1000 + int.from_bytes(os.urandom(2)) % 9000:04d}"
     form = inbound_call_params(call_sid, number, "+13125550100", twilio.account_sid)
@@ -85,12 +87,15 @@ async def one_call(base: str, twilio: FakeTwilioRest, turn_wait: float, figures:
             figures.greeting.append(first.at - started)
             await caller.wait_for_bot_silence(timeout=30)
 
-            said_from = time.monotonic()
-            await caller.say(load("book_oil_change"))
-            speech_end = said_from + _speech_bounds("book_oil_change")[1]
-            reply = await caller.wait_for(lambda e: e.event == "media" and e.at > speech_end,
-                                          timeout=20)
-            figures.overhead.append(reply.at - speech_end - turn_wait)
+            for turn in range(turns):
+                if turn:
+                    await caller.wait_for_bot_silence(timeout=30)
+                said_from = time.monotonic()
+                await caller.say(load("book_oil_change"))
+                speech_end = said_from + _speech_bounds("book_oil_change")[1]
+                reply = await caller.wait_for(
+                    lambda e, end=speech_end: e.event == "media" and e.at > end, timeout=20)
+                figures.overhead.append(reply.at - speech_end - turn_wait)
 
             await asyncio.sleep(0.8)  # the agent is mid-sentence
             before = caller.position()
@@ -105,7 +110,8 @@ async def one_call(base: str, twilio: FakeTwilioRest, turn_wait: float, figures:
 
 
 async def level(base: str, twilio: FakeTwilioRest, launcher: psutil.Process, calls: int,
-                turn_wait: float, spread: float = 0.0) -> tuple[Figures, int, float, float]:
+                turn_wait: float, spread: float = 0.0, turns: int = 1
+                ) -> tuple[Figures, int, float, float]:
     """Run `calls` calls at once; returns figures, peak RSS, and the launcher's and this
     process's CPU use over the level (in cores)."""
     figures, peak = Figures(), 0
@@ -120,7 +126,7 @@ async def level(base: str, twilio: FakeTwilioRest, launcher: psutil.Process, cal
 
     sampler = asyncio.create_task(sample())
     # Calls arrive spread over `spread` seconds, as phone traffic does, not in one instant.
-    await asyncio.gather(*(one_call(base, twilio, turn_wait, figures, spread * i / calls)
+    await asyncio.gather(*(one_call(base, twilio, turn_wait, figures, spread * i / calls, turns)
                            for i in range(calls)))
     sampler.cancel()
     seconds = time.monotonic() - cpu_before[2]
@@ -167,7 +173,7 @@ async def main(args: argparse.Namespace) -> None:
                   f"(wait subtracted {turn_wait:.2f} s); launcher idle RSS {idle / 2**20:.0f} MiB")
             for calls in args.calls:
                 figures, peak, launcher_cpu, bench_cpu = await level(
-                    base, twilio, launcher, calls, turn_wait, args.arrivals * calls)
+                    base, twilio, launcher, calls, turn_wait, args.arrivals * calls, args.turns)
                 ms = {name: [v * 1000 for v in getattr(figures, name)]
                       for name in ("greeting", "overhead", "barge_in")}
                 print(f"{calls:3d} calls: " + "; ".join(
@@ -189,6 +195,8 @@ if __name__ == "__main__":
     parser.add_argument("--calls", type=lambda s: [int(x) for x in s.split(",")],
                         default=[1, 10, 25, 50])
     parser.add_argument("--turn-detection", choices=["silence", "smart-turn"], default="silence")
+    parser.add_argument("--turns", type=int, default=1,
+                        help="caller turns per call before the barge-in (longer calls)")
     parser.add_argument("--arrivals", type=float, default=0.2,
                         help="seconds between call arrivals within a level (0: all at once)")
     asyncio.run(main(parser.parse_args()))

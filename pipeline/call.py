@@ -12,20 +12,12 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import WebSocket
-from pipecat.audio.vad.silero import SileroVADAnalyzer
-from pipecat.audio.vad.vad_analyzer import VADParams
-from pipecat.frames.frames import Frame, InputAudioRawFrame, TTSSpeakFrame
+from pipecat.frames.frames import TTSSpeakFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
-from pipecat.processors.aggregators.llm_response_universal import (
-    LLMContextAggregatorPair,
-    LLMUserAggregatorParams,
-)
-from pipecat.processors.filters.function_filter import FunctionFilter
+from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
-from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
-from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.workers.runner import WorkerRunner
 
 import crm
@@ -35,6 +27,7 @@ from pipeline.services import SAMPLE_RATE
 from pipeline.session import CallSession, CallStart
 from pipeline.telephony import Telephony
 from pipeline.tools import CallTools
+from pipeline.turns import caller_audio_ends_here, caller_turns
 from pipeline.twilio_serializer import CallEndingTwilioSerializer
 from processors.latency_meter import LatencyMeter
 from processors.silence_watcher import SilenceWatcher
@@ -57,31 +50,12 @@ async def caller_record(number: str | None) -> dict[str, Any]:
         return {"found": False, "phone": number}
 
 
-async def _not_caller_audio(frame: Frame) -> bool:
-    # Caller audio is spent once speech recognition and turn detection have heard it; carried
-    # on, each 20 ms frame would cost every later stage a hop, on every call.
-    return not isinstance(frame, InputAudioRawFrame)
-
-
 def reminded_appointment(start: CallStart, record: dict[str, Any]) -> dict[str, Any] | None:
     """On a reminder call, the upcoming appointment it is about."""
     if start.appointment_id is None:
         return None
     upcoming = record.get("upcoming_appointments") or []
     return next((a for a in upcoming if a["id"] == start.appointment_id), None)
-
-
-def user_turns(settings: Settings) -> LLMUserAggregatorParams:
-    """How the agent hears the caller: Silero VAD for speech and barge-in, and either the
-    local Smart-Turn model or a fixed pause to decide that the caller has finished."""
-    stop = ([SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=settings.turn_silence_seconds)]
-            if settings.turn_detection == "silence" else None)  # None: Smart-Turn v3
-    return LLMUserAggregatorParams(
-        vad_analyzer=SileroVADAnalyzer(sample_rate=SAMPLE_RATE, params=VADParams(
-            start_secs=settings.vad_start_seconds, min_volume=settings.vad_min_volume,
-            stop_secs=0.2)),
-        user_turn_strategies=UserTurnStrategies(stop=stop),
-    )
 
 
 async def run_call(
@@ -120,7 +94,7 @@ async def run_call(
     tools = CallTools(session, settings)
     tools.register(llm)
     context = LLMContext(tools=tools.schema())
-    caller, agent = LLMContextAggregatorPair(context, user_params=user_turns(settings))
+    caller, agent = LLMContextAggregatorPair(context, user_params=caller_turns(settings))
 
     async def gave_up() -> None:
         session.ending = "no_input"
@@ -130,7 +104,7 @@ async def run_call(
         stt,
         TranscriptRecorder(on_turn=session.turn),
         caller,
-        FunctionFilter(_not_caller_audio, filter_system_frames=True),
+        caller_audio_ends_here(),
         llm,
         ToolFiller(),
         SilenceWatcher(timeout_secs=settings.idle_reprompt_seconds, reprompts=REPROMPTS,
