@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, Self
@@ -16,7 +17,7 @@ from typing import Any, Self
 from aiohttp import WSCloseCode, web
 
 
-class LoopbackServer:
+class LoopbackServer(ABC):
     """Base class: subclasses add routes in :meth:`_setup_routes`."""
 
     def __init__(self, *, host: str = "127.0.0.1") -> None:
@@ -28,8 +29,8 @@ class LoopbackServer:
 
     # -- lifecycle -------------------------------------------------------------
 
-    def _setup_routes(self, app: web.Application) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def _setup_routes(self, app: web.Application) -> None: ...
 
     async def start(self) -> None:
         """Bind to a free port and start serving."""
