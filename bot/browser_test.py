@@ -18,6 +18,7 @@ import crm
 from bot.twilio_webhooks import stream_parameters, stream_url
 from crm.phones import e164
 from crm.settings import get_settings
+from pipeline.services import missing_keys
 
 LOCAL_HOSTS = {"127.0.0.1", "::1", "localhost"}
 PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip")
@@ -47,6 +48,9 @@ def router() -> APIRouter:
     async def test_call(request: Request, body: TestCall) -> dict[str, object]:
         _local_only(request)
         settings = get_settings()
+        missing = missing_keys(settings)
+        if missing:
+            raise HTTPException(status_code=503, detail=f"set {', '.join(missing)} to talk to the agent")
         try:
             caller = e164(body.caller, settings.phone_region)
         except ValueError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 import crm
+from crm.settings import get_settings
 from tests.bot.conftest import Launcher
 from tests.fakes.twilio_caller import TwilioCaller
 
@@ -27,3 +28,11 @@ async def test_page_and_call_work_locally_only(launcher: Launcher) -> None:
         await caller.wait_for_event("media", timeout=5)  # the agent greets the browser caller
         await caller.hang_up()
     assert launcher.deepgram.spoken[0].startswith("Thanks for calling")
+
+
+async def test_no_test_call_without_the_service_keys(launcher: Launcher, monkeypatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY")
+    get_settings.cache_clear()
+    async with httpx.AsyncClient(base_url=launcher.base_url) as client:
+        refused = await client.post("/test/call", json={"caller": "+16465550171"})
+    assert refused.status_code == 503 and "OPENAI_API_KEY" in refused.json()["detail"]
