@@ -147,7 +147,11 @@ async def test_barge_in_clears_twilio_audio_at_once(launcher: Launcher) -> None:
         await caller.wait_for_bot_silence(timeout=15)
         await caller.hang_up()
     assert launcher.deepgram.clear_count >= 1  # the TTS stopped synthesising the old reply too
-    # The greeting was cut short: the caller heard less of it than was synthesised.
+    # The greeting was cut short: less of it reached the caller than its full length.
+    greeting = launcher.deepgram.spoken[0]
+    full_greeting = len(greeting) * launcher.deepgram.tts_ms_per_char / 1000 * 8000  # mu-law bytes
+    before_clear = sum(len(e.payload) for e in caller.media_events if e.at < clear.at)
+    assert 0 < before_clear < full_greeting / 2
     log = await closed_log(caller.call_sid)
     assert log["outcome"] == "caller_hung_up"
     assert ("caller", TEXTS["actually_wait"]) in [(t["role"], t["text"]) for t in log["transcript"]]
