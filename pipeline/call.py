@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime
 from typing import Any
@@ -27,8 +28,9 @@ from pipeline.services import SAMPLE_RATE
 from pipeline.session import CallSession, CallStart
 from pipeline.telephony import Telephony
 from pipeline.tools import CallTools
-from pipeline.turns import caller_audio_ends_here, caller_turns
+from pipeline.turns import caller_turns
 from pipeline.twilio_serializer import CallEndingTwilioSerializer
+from processors.audio_ends_here import audio_ends_here
 from processors.latency_meter import LatencyMeter
 from processors.silence_watcher import SilenceWatcher
 from processors.tool_filler import ToolFiller
@@ -88,9 +90,7 @@ async def run_call(
         serializer=CallEndingTwilioSerializer(start.stream_sid, start.call_sid, end_of_call,
                                               input_messages=2),
     ))
-    stt = services.speech_to_text(settings)
-    llm = services.language_model(settings, instructions)
-    tts = services.text_to_speech(settings)
+    stt, llm, tts = await asyncio.to_thread(services.for_call, settings, instructions)
     tools = CallTools(session, settings)
     tools.register(llm)
     context = LLMContext(tools=tools.schema())
@@ -104,7 +104,7 @@ async def run_call(
         stt,
         TranscriptRecorder(on_turn=session.turn),
         caller,
-        caller_audio_ends_here(),
+        audio_ends_here(),
         llm,
         ToolFiller(),
         SilenceWatcher(timeout_secs=settings.idle_reprompt_seconds, reprompts=REPROMPTS,
@@ -112,6 +112,7 @@ async def run_call(
                        on_give_up=gave_up),
         tts,
         transport.output(),
+        audio_ends_here(),
         LatencyMeter(on_figures=session.figures),
         agent,
     ])

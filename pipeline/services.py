@@ -74,16 +74,15 @@ def _builder(registry: dict[str, Callable[..., Any]], name: str) -> Callable[...
     return getattr(importlib.import_module(module), attribute)
 
 
-def speech_to_text(settings: Settings) -> Any:
-    return _builder(STT, settings.stt_provider)(settings)
+def for_call(settings: Settings, system_prompt: str) -> tuple[Any, Any, Any]:
+    """One call's speech-to-text, language model and text-to-speech services.
 
-
-def language_model(settings: Settings, system_prompt: str) -> Any:
-    return _builder(LLM, settings.llm_provider)(settings, system_prompt)
-
-
-def text_to_speech(settings: Settings) -> Any:
-    return _builder(TTS, settings.tts_provider)(settings)
+    Building them loads TLS trust stores (about 16 ms for each of the Deepgram and OpenAI
+    clients), which releases the GIL: run it in a thread and other calls' audio keeps flowing.
+    """
+    return (_builder(STT, settings.stt_provider)(settings),
+            _builder(LLM, settings.llm_provider)(settings, system_prompt),
+            _builder(TTS, settings.tts_provider)(settings))
 
 
 def missing_keys(settings: Settings) -> dict[str, list[str]]:

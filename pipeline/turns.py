@@ -1,48 +1,80 @@
 """How the agent hears the caller: when they start talking (and interrupt the agent), and
-when they have finished their turn."""
+when they have finished their turn.
+
+Both models are loaded once per process and shared by every call; each call keeps only its own
+model state. Fifty calls each loading their own copy would cost ~25 ms (Silero) and ~30 ms
+(Smart-Turn) of blocked event loop per call, several MiB per call, and made every Silero
+inference about 3x slower once the copies no longer fit the CPU caches (bench/call_bench.py).
+"""
 
 from __future__ import annotations
 
-from pipecat.audio.vad.silero import SileroVADAnalyzer
-from pipecat.audio.vad.vad_analyzer import VADParams, VADState
-from pipecat.frames.frames import Frame, InputAudioRawFrame
+import copy
+from functools import cache
+
+from onnxruntime import InferenceSession
+from pipecat.audio.turn.smart_turn.base_smart_turn import BaseSmartTurn
+from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
+from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
 from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregatorParams
-from pipecat.processors.filters.function_filter import FunctionFilter
-from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
+from pipecat.turns.user_stop import (
+    SpeechTimeoutUserTurnStopStrategy,
+    TurnAnalyzerUserTurnStopStrategy,
+)
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from crm.settings import Settings
 from pipeline.services import SAMPLE_RATE
 
 
-class InlineSileroVAD(SileroVADAnalyzer):
-    """Silero on the event loop instead of a thread of its own per call: at 8 kHz it needs about
-    3 ms per second of audio, less than handing every frame to a thread and back costs
-    (bench/call_bench.py: 0.59 instead of 0.74 cores for 35 calls)."""
+@cache
+def _silero() -> SileroOnnxModel:
+    return SileroVADAnalyzer(sample_rate=SAMPLE_RATE)._model
+
+
+@cache
+def _smart_turn() -> InferenceSession:
+    return LocalSmartTurnAnalyzerV3()._session
+
+
+class SharedSileroVAD(SileroVADAnalyzer):
+    """Pipecat's Silero VAD on the process's one loaded model, run on the event loop: at 8 kHz
+    it needs about 3 ms per second of audio, less than handing every frame to a thread and back
+    costs (bench/call_bench.py: 0.59 instead of 0.74 cores for 35 calls)."""
+
+    def __init__(self, *, sample_rate: int, params: VADParams) -> None:
+        # Skips SileroVADAnalyzer.__init__, which would load the model again; sets what it sets.
+        VADAnalyzer.__init__(self, sample_rate=sample_rate, params=params)
+        self._model = copy.copy(_silero())  # shares the ONNX session, not the recurrent state
+        self._model.reset_states()
+        self._windows_since_reset = 0
+        self._low_confidence_windows = 0
 
     async def analyze_audio(self, buffer: bytes) -> VADState:
         return self._run_analyzer(buffer)
 
 
+class SharedSmartTurn(LocalSmartTurnAnalyzerV3):
+    """Pipecat's Smart-Turn v3 on the process's one loaded model (ONNX sessions may be run from
+    several threads at once); each call keeps its own audio buffer and inference thread."""
+
+    def __init__(self) -> None:
+        # Skips LocalSmartTurnAnalyzerV3.__init__, which would load the model again.
+        BaseSmartTurn.__init__(self)
+        self._log_data = False  # never write callers' voices to disk
+        self._session = _smart_turn()
+
+
 def caller_turns(settings: Settings) -> LLMUserAggregatorParams:
     """How the agent hears the caller: Silero VAD for speech and barge-in, and either the
     local Smart-Turn model or a fixed pause to decide that the caller has finished."""
-    stop = ([SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=settings.turn_silence_seconds)]
-            if settings.turn_detection == "silence" else None)  # None: Smart-Turn v3
+    stop = (SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=settings.turn_silence_seconds)
+            if settings.turn_detection == "silence"
+            else TurnAnalyzerUserTurnStopStrategy(turn_analyzer=SharedSmartTurn()))
     return LLMUserAggregatorParams(
-        vad_analyzer=InlineSileroVAD(sample_rate=SAMPLE_RATE, params=VADParams(
+        vad_analyzer=SharedSileroVAD(sample_rate=SAMPLE_RATE, params=VADParams(
             start_secs=settings.vad_start_seconds, min_volume=settings.vad_min_volume,
             stop_secs=0.2)),
-        user_turn_strategies=UserTurnStrategies(stop=stop),
+        user_turn_strategies=UserTurnStrategies(stop=[stop]),
     )
-
-
-async def _not_caller_audio(frame: Frame) -> bool:
-    # Caller audio is spent once speech recognition and turn detection have heard it; carried
-    # on, each 20 ms frame would cost every later stage a hop, on every call.
-    return not isinstance(frame, InputAudioRawFrame)
-
-
-def caller_audio_ends_here() -> FunctionFilter:
-    """Drops the caller's audio frames: placed after turn detection, the last stage that needs them."""
-    return FunctionFilter(_not_caller_audio, filter_system_frames=True)

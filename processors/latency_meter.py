@@ -39,7 +39,9 @@ class LatencyMeter(FrameProcessor):
     def __init__(
         self, on_figures: Callable[[dict[str, Any]], Awaitable[None]], **kwargs: Any
     ) -> None:
-        super().__init__(**kwargs)
+        # Direct mode: frames are handled in the pushing task, not through this processor's two
+        # queues; it only reads frames.
+        super().__init__(enable_direct_mode=True, **kwargs)
         self._on_figures = on_figures
         self._turns = 0
         self._speech_end: float | None = None  # time.monotonic() the VAD last heard speech end

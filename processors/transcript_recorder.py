@@ -32,7 +32,9 @@ class TranscriptRecorder(FrameProcessor):
     """
 
     def __init__(self, on_turn: Callable[[Role, str], Awaitable[None]], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        # Direct mode: frames are handled in the pushing task, not through this processor's two
+        # queues; it only reads frames and enqueues, and every caller audio frame passes here.
+        super().__init__(enable_direct_mode=True, **kwargs)
         self._on_turn = on_turn
         self._uncommitted: list[str] = []
         # After the call ends, the user aggregator still commits the turn it was holding;

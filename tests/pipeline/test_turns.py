@@ -1,0 +1,62 @@
+"""The shared-model turn analyzers decide exactly as Pipecat's own, per call."""
+
+from __future__ import annotations
+
+import numpy as np
+from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
+from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
+
+from pipeline.turns import SharedSileroVAD, SharedSmartTurn
+from tests.audio import SAMPLE_RATE, load, silence
+from tests.fakes._pcm import ulaw_to_pcm16
+
+CHUNK = 640  # 40 ms of 16-bit audio, as the pipeline's input frames carry
+PARAMS = VADParams(start_secs=0.064, min_volume=0.4, stop_secs=0.2)
+
+
+def pcm(*ulaw: bytes) -> bytes:
+    return ulaw_to_pcm16(b"".join(ulaw))
+
+
+def ready(analyzer: VADAnalyzer) -> VADAnalyzer:
+    analyzer.set_sample_rate(SAMPLE_RATE)
+    return analyzer
+
+
+async def states(analyzer: VADAnalyzer, audio: bytes) -> list[VADState]:
+    return [await analyzer.analyze_audio(audio[i:i + CHUNK]) for i in range(0, len(audio), CHUNK)]
+
+
+async def test_shared_silero_tracks_each_call_as_pipecats_analyzer_does() -> None:
+    # Two calls' audio, interleaved frame by frame through two shared analyzers: each must
+    # match a stock analyzer that heard only its own call, so no model state leaks between calls.
+    calls = [pcm(load("book_oil_change"), silence(1.0), load("thanks_goodbye")),
+             pcm(silence(0.7), load("actually_wait"), silence(3.0), load("yes_thats_right"))]
+    expected = [await states(ready(SileroVADAnalyzer(sample_rate=SAMPLE_RATE, params=PARAMS)), audio)
+                for audio in calls]
+
+    shared = [ready(SharedSileroVAD(sample_rate=SAMPLE_RATE, params=PARAMS)) for _ in calls]
+    heard: list[list[VADState]] = [[], []]
+    for i in range(0, max(map(len, calls)), CHUNK):
+        for n, audio in enumerate(calls):
+            if i < len(audio):
+                heard[n].append(await shared[n].analyze_audio(audio[i:i + CHUNK]))
+
+    assert heard == expected
+    for states_of_call in heard:  # the comparison only means something if speech was heard
+        assert VADState.SPEAKING in states_of_call and states_of_call[-1] != VADState.STARTING
+
+
+def test_shared_smart_turn_predicts_as_pipecats_analyzer_does() -> None:
+    audio = np.frombuffer(pcm(load("book_oil_change")), np.int16).astype(np.float32) / 32768
+    truncated = audio[: len(audio) // 2]  # "Hi, I'd like to…"
+    stock, shared = LocalSmartTurnAnalyzerV3(), SharedSmartTurn()
+    for analyzer in (stock, shared):
+        analyzer.set_sample_rate(SAMPLE_RATE)
+
+    for clip in (audio, truncated):
+        want, got = stock._predict_endpoint(clip), shared._predict_endpoint(clip)
+        assert got["probability"] == want["probability"]
+        assert got["prediction"] == want["prediction"]
+    assert SharedSmartTurn()._session is shared._session  # one model per process
