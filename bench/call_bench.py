@@ -10,7 +10,13 @@ run at once; each call measures:
 
 - greeting: stream `start` -> first agent audio;
 - reply overhead: end of the caller's speech -> first agent audio, minus the turn-detection
-  wait the configuration asks for (VAD stop 0.2 s + TURN_SILENCE_SECONDS in `silence` mode);
+  wait the configuration asks for (VAD stop 0.2 s + TURN_SILENCE_SECONDS in `silence` mode).
+  Seen by the caller, it also holds the time Silero takes to stop hearing speech (its scores
+  fall below the threshold some 40-100 ms after the speech energy does) and any delay of the
+  caller's audio on its way in;
+- after decision: the launcher's own figure from the call log (`call_logs.metrics`, written by
+  LatencyMeter): from the end of speech as the VAD heard it to the first reply audio sent, less
+  the same configured wait; that is, from the turn-detection decision to the reply;
 - barge-in: onset of the caller's speech while the agent talks -> Twilio `clear`.
 
 Calls of a level arrive `--arrivals` seconds apart (all at once with 0), then overlap; each
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import platform
 import socket
@@ -39,6 +46,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import crm  # noqa: E402
 from tests.audio import SAMPLE_RATE, load  # noqa: E402
 from tests.fakes._pcm import ulaw_to_pcm16  # noqa: E402
 from tests.fakes.deepgram import FakeDeepgram, count_utterances  # noqa: E402
@@ -56,6 +64,7 @@ REPLY = ("Sure. I can help you book an oil change. I have openings tomorrow morn
 class Figures:
     greeting: list[float] = field(default_factory=list)
     overhead: list[float] = field(default_factory=list)
+    after_decision: list[float] = field(default_factory=list)
     barge_in: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
@@ -72,7 +81,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 async def one_call(base: str, twilio: FakeTwilioRest, turn_wait: float, figures: Figures,
-                   delay: float = 0.0, turns: int = 1) -> None:
+                   delay: float = 0.0, turns: int = 1) -> str:
     await asyncio.sleep(delay)
     call_sid, number = new_sid("CA"), f"+1646555{1000 + int.from_bytes(os.urandom(2)) % 9000:04d}"
     form = inbound_call_params(call_sid, number, "+13125550100", twilio.account_sid)
@@ -107,6 +116,19 @@ async def one_call(base: str, twilio: FakeTwilioRest, turn_wait: float, figures:
             await caller.hang_up()
     except (TimeoutError, AssertionError) as exc:
         figures.failures.append(f"{call_sid}: {exc!r}")
+    return call_sid
+
+
+async def logged_replies(call_sids: list[str], turn_wait: float, figures: Figures) -> None:
+    """The launcher's per-turn reply figures, once each call's log has been closed."""
+    for call_sid in call_sids:
+        for _ in range(50):
+            log = await crm.get_call_log(call_sid)
+            if log and log["ended_at"] is not None:
+                break
+            await asyncio.sleep(0.1)
+        for turn in (log or {}).get("metrics") or []:
+            figures.after_decision.append(turn["latency_ms"] / 1000 - turn_wait)
 
 
 async def level(base: str, twilio: FakeTwilioRest, launcher: psutil.Process, calls: int,
@@ -125,11 +147,17 @@ async def level(base: str, twilio: FakeTwilioRest, launcher: psutil.Process, cal
             await asyncio.sleep(0.2)
 
     sampler = asyncio.create_task(sample())
+    # The callers' own garbage collections would stop their clocks for up to ~160 ms and
+    # count against the launcher; memory is freed between levels instead.
+    gc.disable()
     # Calls arrive spread over `spread` seconds, as phone traffic does, not in one instant.
-    await asyncio.gather(*(one_call(base, twilio, turn_wait, figures, spread * i / calls, turns)
-                           for i in range(calls)))
+    call_sids = await asyncio.gather(*(
+        one_call(base, twilio, turn_wait, figures, spread * i / calls, turns) for i in range(calls)))
     sampler.cancel()
     seconds = time.monotonic() - cpu_before[2]
+    gc.enable()
+    gc.collect()
+    await logged_replies(call_sids, turn_wait, figures)
     return (figures, peak, (sum(launcher.cpu_times()[:2]) - cpu_before[0]) / seconds,
             (sum(mine.cpu_times()[:2]) - cpu_before[1]) / seconds)
 
@@ -175,7 +203,7 @@ async def main(args: argparse.Namespace) -> None:
                 figures, peak, launcher_cpu, bench_cpu = await level(
                     base, twilio, launcher, calls, turn_wait, args.arrivals * calls, args.turns)
                 ms = {name: [v * 1000 for v in getattr(figures, name)]
-                      for name in ("greeting", "overhead", "barge_in")}
+                      for name in ("greeting", "overhead", "after_decision", "barge_in")}
                 print(f"{calls:3d} calls: " + "; ".join(
                     f"{name} p50 {statistics.median(v):.0f} ms p95 {_percentile(v, 0.95):.0f} ms"
                     for name, v in ms.items() if v)
@@ -185,6 +213,7 @@ async def main(args: argparse.Namespace) -> None:
                 for failure in figures.failures[:3]:
                     print("   ", failure)
         finally:
+            await crm.db.close()
             bot.terminate()
             await asyncio.wait_for(bot.wait(), 30)
 

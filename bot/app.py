@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +16,7 @@ from bot import browser_test, health, media_stream, reminder_webhooks, twilio_we
 from bot.calls import ActiveCalls
 from crm.migrate import migrate
 from crm.settings import get_settings
+from pipeline import turns
 from pipeline.telephony import Telephony, TelephonyUnavailable
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,11 @@ def create_app() -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await migrate()  # idempotent; a new install answers its first call with a schema
+        await asyncio.to_thread(turns.load_models)  # before the first caller, not during
+        # What is loaded by now (modules, models) lives as long as the process. Frozen, it is
+        # no longer walked by every full garbage collection: ~60 ms of stopped event loop,
+        # for every call at once, each time one runs.
+        gc.freeze()
         yield
         if not await calls.drain(DRAIN_SECONDS):
             log.warning("shutting down with %d calls still up", len(calls))

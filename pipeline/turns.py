@@ -38,6 +38,12 @@ def _smart_turn() -> InferenceSession:
     return LocalSmartTurnAnalyzerV3()._session
 
 
+def load_models() -> None:
+    """Load both models now, so that no caller waits for it."""
+    _silero()
+    _smart_turn()
+
+
 class SharedSileroVAD(SileroVADAnalyzer):
     """Pipecat's Silero VAD on the process's one loaded model, run on the event loop: at 8 kHz
     it needs about 3 ms per second of audio, less than handing every frame to a thread and back

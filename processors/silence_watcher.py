@@ -49,7 +49,10 @@ class SilenceWatcher(FrameProcessor):
         on_give_up: Callable[[], Awaitable[None]] | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        # Direct mode: frames are handled in the pushing task, not through this processor's two
+        # queues; it only reads frames and arms a timer, and an interruption passes here on
+        # its way to the output transport's `clear`.
+        super().__init__(enable_direct_mode=True, **kwargs)
         self._timeout_secs = timeout_secs
         self._reprompts = list(reprompts)
         self._goodbye = goodbye

@@ -41,7 +41,10 @@ class ToolFiller(FrameProcessor):
         default_phrase: str = "One moment, please.",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        # Direct mode: frames are handled in the pushing task, not through this processor's two
+        # queues; it only reads frames and arms a timer, and an interruption passes here on
+        # its way to the output transport's `clear`.
+        super().__init__(enable_direct_mode=True, **kwargs)
         self._delay_secs = delay_secs
         self._phrases = phrases
         self._default_phrase = default_phrase

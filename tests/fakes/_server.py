@@ -7,6 +7,7 @@ and shut down cleanly (closing websockets it still holds) when the test ends.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import weakref
 from abc import ABC, abstractmethod
@@ -15,6 +16,8 @@ from types import TracebackType
 from typing import Any, Self
 
 from aiohttp import WSCloseCode, web
+
+log = logging.getLogger(__name__)
 
 
 class LoopbackServer(ABC):
@@ -93,8 +96,16 @@ class LoopbackServer(ABC):
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
         return task
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        error = None if task.cancelled() else task.exception()
+        # A client that left while it was being sent to ends its session, as with the real
+        # service; any other failure of a session task is a fault of the fake.
+        if error is not None and not isinstance(error, ConnectionResetError):
+            log.error("%s: session task failed", type(self).__name__, exc_info=error)
 
     async def wait_until(
         self,
