@@ -362,7 +362,6 @@ class FakeOpenAI(LoopbackServer):
                 "Cache-Control": "no-cache",
             }
         )
-        await response.prepare(request)
         include_usage = bool((chat.body.get("stream_options") or {}).get("include_usage"))
         base = {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
@@ -390,6 +389,7 @@ class FakeOpenAI(LoopbackServer):
                 chunk["usage"] = None
             chunks.append({**base, "choices": [], "usage": self._usage(chat.body, generated)})
         try:
+            await response.prepare(request)
             for chunk in chunks:
                 await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
                 if self.chunk_delay > 0:
