@@ -16,7 +16,8 @@ run at once; each call measures:
   caller's audio on its way in;
 - after decision: the launcher's own figure from the call log (`call_logs.metrics`, written by
   LatencyMeter): from the end of speech as the VAD heard it to the first reply audio sent, less
-  the same configured wait; that is, from the turn-detection decision to the reply;
+  the same configured wait; that is, from the turn-detection decision to the reply (in
+  `smart-turn` mode, the model's own time to decide is in it too);
 - barge-in: onset of the caller's speech while the agent talks -> Twilio `clear`.
 
 Calls of a level arrive `--arrivals` seconds apart (all at once with 0), then overlap; each
