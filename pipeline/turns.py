@@ -2,9 +2,9 @@
 when they have finished their turn.
 
 Both models are loaded once per process and shared by every call; each call keeps only its own
-model state. Fifty calls each loading their own copy would cost ~25 ms (Silero) and ~30 ms
-(Smart-Turn) of blocked event loop per call, several MiB per call, and made every Silero
-inference about 3x slower once the copies no longer fit the CPU caches (bench/call_bench.py).
+model state. A copy per call cost ~25 ms (Silero) and ~30 ms (Smart-Turn) of blocked event loop
+at each call's start, and with 50 copies every Silero inference ran about 3x slower, as they no
+longer fit the CPU caches; bench/call_bench.py at 50 calls went from ~12.5 to ~2.6 MiB per call.
 """
 
 from __future__ import annotations
