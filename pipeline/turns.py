@@ -75,10 +75,10 @@ class SharedSileroVAD(SileroVADAnalyzer):
 
 @cache
 def _smart_turn_threads() -> ThreadPoolExecutor:
-    # One thread per core for all calls, where Pipecat starts one per call: each thread kept its
-    # own malloc arena and buffers, ~11 MiB per call (bench/call_bench.py --turn-detection
-    # smart-turn, 10-20 calls on 2 cores), against ~5 MiB; the replies came as quickly. One
-    # thread for all was slower from 15 calls, the inferences queueing behind each other.
+    # One thread per core for all calls. Pipecat starts one per call, which cost ~11 MiB per
+    # call against ~5 MiB (bench/call_bench.py --turn-detection smart-turn, 10-20 calls on 2
+    # cores), for no quicker replies. One thread for all was slower from 15 calls, the
+    # inferences queueing behind each other.
     return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="smart-turn")
 
 
