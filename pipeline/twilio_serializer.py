@@ -13,6 +13,7 @@ into one frame divides that per-frame cost, for at most (n - 1) * 20 ms of added
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from collections.abc import Awaitable, Callable
 
@@ -42,7 +43,11 @@ class CallEndingTwilioSerializer(TwilioFrameSerializer):
             except (json.JSONDecodeError, UnicodeDecodeError):
                 message = None
             if isinstance(message, dict) and message.get("event") == "media":
-                self._pending.append(base64.b64decode(message["media"]["payload"]))
+                media = message.get("media")
+                try:  # a malformed message is dropped, as Pipecat drops one without a payload
+                    self._pending.append(base64.b64decode(media["payload"], validate=True))
+                except (TypeError, KeyError, binascii.Error):
+                    return None
                 if len(self._pending) < self._input_messages:
                     return None
                 joined = base64.b64encode(b"".join(self._pending)).decode()
