@@ -180,7 +180,9 @@ async def main(args: argparse.Namespace) -> None:
                "OPENAI_API_KEY": "bench", "OPENAI_BASE_URL": openai.api_base,
                "TWILIO_ACCOUNT_SID": twilio.account_sid, "TWILIO_AUTH_TOKEN": TOKEN,
                "TWILIO_API_BASE_URL": twilio.base_url, "TURN_DETECTION": args.turn_detection,
-               "IDLE_REPROMPT_SECONDS": "60"}
+               "IDLE_REPROMPT_SECONDS": "60",
+               # The bench finds how many calls fit, so the launcher must not turn any away.
+               "MAX_CONCURRENT_CALLS": str(max(args.calls) + 1)}
         bot = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", cwd=ROOT, env=env,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)

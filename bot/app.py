@@ -13,7 +13,9 @@ from fastapi import FastAPI
 import calendar_adapter
 import crm
 from bot import browser_test, health, media_stream, reminder_webhooks, twilio_webhooks
+from bot.banner import banner
 from bot.calls import ActiveCalls
+from crm import log_privacy
 from crm.migrate import migrate
 from crm.settings import get_settings
 from pipeline import turns
@@ -25,6 +27,7 @@ DRAIN_SECONDS = 600  # a service call rarely runs longer
 
 
 def create_app() -> FastAPI:
+    log_privacy.install()  # here, so `uvicorn bot.app:create_app --factory` gets it too
     calls = ActiveCalls()
     try:
         telephony: Telephony | None = Telephony(get_settings())
@@ -40,6 +43,7 @@ def create_app() -> FastAPI:
         # no longer walked by every full garbage collection: ~60 ms of stopped event loop,
         # for every call at once, each time one runs.
         gc.freeze()
+        print("\n".join(banner(get_settings())), flush=True)
         yield
         if not await calls.drain(DRAIN_SECONDS):
             log.warning("shutting down with %d calls still up", len(calls))
@@ -53,5 +57,5 @@ def create_app() -> FastAPI:
     app.include_router(twilio_webhooks.router(calls))
     app.include_router(reminder_webhooks.router(calls))
     app.include_router(media_stream.router(calls, telephony))
-    app.include_router(browser_test.router())
+    app.include_router(browser_test.router(calls))
     return app

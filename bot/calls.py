@@ -1,15 +1,25 @@
-"""The calls this launcher process is holding, for /health and for draining on shutdown."""
+"""The calls this launcher process is holding, for the capacity limit, /health and draining.
+
+A call counts from the moment its webhook is answered with a stream, not only once the stream
+arrives: callers ringing at the same instant would otherwise all be let in before any of them
+counted. A place kept for a stream that never comes is given back when the call's status
+callback says it ended, or once its stream token has expired.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from bot.twilio_security import TOKEN_TTL_SECONDS
 
 
 class ActiveCalls:
     def __init__(self) -> None:
         self._calls: set[str] = set()
+        self._expected: dict[str, float] = {}  # call SID -> when its stream token expires
         self._idle = asyncio.Event()
         self._idle.set()
         self.draining = False
@@ -17,8 +27,22 @@ class ActiveCalls:
     def __len__(self) -> int:
         return len(self._calls)
 
+    def expect(self, call_sid: str, limit: int) -> bool:
+        """Keep a place for a call whose stream is on its way; False when all `limit` are taken."""
+        now = time.monotonic()
+        self._expected = {sid: until for sid, until in self._expected.items() if until > now}
+        if call_sid not in self._expected and len(self._calls) + len(self._expected) >= limit:
+            return False
+        self._expected[call_sid] = now + TOKEN_TTL_SECONDS
+        return True
+
+    def forget(self, call_sid: str) -> None:
+        """The call ended before its stream came: give its place back."""
+        self._expected.pop(call_sid, None)
+
     @contextmanager
     def holding(self, call_sid: str) -> Iterator[None]:
+        self._expected.pop(call_sid, None)
         self._calls.add(call_sid)
         self._idle.clear()
         try:

@@ -11,6 +11,7 @@ import crm
 from bot.calls import ActiveCalls
 from crm import db
 from crm.cache import cache
+from crm.settings import get_settings
 
 
 async def _database_ok() -> bool:
@@ -30,7 +31,8 @@ def router(calls: ActiveCalls) -> APIRouter:
         database, cache_ok = await asyncio.gather(_database_ok(), (await cache()).ping())
         status = "draining" if calls.draining else "ok" if database and cache_ok else "degraded"
         body = {"status": status, "database": "ok" if database else "down",
-                "cache": "ok" if cache_ok else "down", "active_calls": len(calls)}
+                "cache": "ok" if cache_ok else "down", "active_calls": len(calls),
+                "max_concurrent_calls": get_settings().max_concurrent_calls}
         return JSONResponse(body, status_code=503 if calls.draining or not database else 200)
 
     return routes

@@ -1,15 +1,17 @@
 """`WS /twilio/stream`: a Twilio media stream becomes a call pipeline, if it proves it belongs.
 
 The stream's first two messages (`connected`, `start`) are read here; a stream that does not
-carry a valid token for its call, or whose call already has a stream, is closed with 1008
-before any pipeline starts.
+carry a valid token for its call and parameters, or whose call already has a stream, is closed
+with 1008 before any pipeline starts. So is one whose handshake is broken in any way, with one
+log line and no traceback; a client that left mid-handshake is simply let go.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
+import re
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -17,29 +19,43 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 import crm
 from bot.calls import ActiveCalls
 from bot.twilio_security import stream_token_problem
+from crm.identity import CallerId
 from crm.settings import get_settings
 from pipeline.call import run_call
 from pipeline.session import CallStart
 from pipeline.telephony import Telephony
+from pipeline.twilio_serializer import UnfitMessage, stream_message
 
 log = logging.getLogger(__name__)
 
 HANDSHAKE_SECONDS = 10
 POLICY_VIOLATION = 1008
+# Twilio's SIDs are two letters and 32 hex digits; anything this loose is still safe to log.
+_SID = re.compile(r"[A-Za-z0-9]{2,64}")
+_APPOINTMENT_ID = re.compile(r"[0-9]{1,18}")
 
 
 class HandshakeError(Exception):
-    pass
+    """Why a stream's handshake is refused; a short reason fit for logs."""
 
 
 async def _message(websocket: WebSocket) -> dict[str, Any]:
+    received = await websocket.receive()
+    if received["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(received.get("code", 1000))
+    data = received.get("text")
+    if data is None:
+        data = received.get("bytes") or b""
     try:
-        message = json.loads(await websocket.receive_text())
-    except json.JSONDecodeError as exc:
-        raise HandshakeError("a message that is not JSON") from exc
-    if not isinstance(message, dict):
-        raise HandshakeError("a message that is not a JSON object")
-    return message
+        return stream_message(data)
+    except UnfitMessage as exc:
+        raise HandshakeError(str(exc)) from None
+
+
+def _sid(value: Any) -> str:
+    if not (isinstance(value, str) and _SID.fullmatch(value)):
+        raise HandshakeError("start without a valid callSid and streamSid")
+    return value
 
 
 async def read_start(websocket: WebSocket) -> tuple[CallStart, dict[str, str]]:
@@ -47,25 +63,43 @@ async def read_start(websocket: WebSocket) -> tuple[CallStart, dict[str, str]]:
     message = await _message(websocket)
     if message.get("event") == "connected":
         message = await _message(websocket)
-    if message.get("event") != "start" or not isinstance(message.get("start"), dict):
-        raise HandshakeError(f"expected a start message, got {str(message.get('event'))[:40]!r}")
-    start = message["start"]
-    parameters = start.get("customParameters") or {}
-    stream_sid = start.get("streamSid") or message.get("streamSid")
-    call_sid = start.get("callSid")
-    if not (isinstance(stream_sid, str) and isinstance(call_sid, str) and isinstance(parameters, dict)):
-        raise HandshakeError("start message without streamSid, callSid or customParameters")
-    appointment = str(parameters.get("appointment_id", ""))
-    direction = "outbound" if parameters.get("direction") == "outbound" else "inbound"
+    start = message.get("start")
+    if message.get("event") != "start" or not isinstance(start, dict):
+        raise HandshakeError("expected a start message")
+    parameters = start.get("customParameters", {})
+    if not (isinstance(parameters, dict) and all(isinstance(v, str) for v in parameters.values())):
+        raise HandshakeError("customParameters that are not an object of strings")
+    call_sid = _sid(start.get("callSid"))
+    stream_sid = _sid(start.get("streamSid") or message.get("streamSid"))
+    account_sid = start.get("accountSid")
+    appointment = _APPOINTMENT_ID.fullmatch(parameters.get("appointment_id", ""))
     return CallStart(
         call_sid=call_sid,
         stream_sid=stream_sid,
-        account_sid=start.get("accountSid"),
-        direction=direction,
+        account_sid=account_sid if isinstance(account_sid, str) else None,
+        direction="outbound" if parameters.get("direction") == "outbound" else "inbound",
         customer_number=parameters.get("customer") or None,
         shop_number=parameters.get("shop") or None,
-        appointment_id=int(appointment) if appointment.isdigit() else None,
-    ), {str(k): str(v) for k, v in parameters.items()}
+        appointment_id=int(appointment[0]) if appointment else None,
+        # Believed as far as the webhook found it could be; the stream token vouches it is the
+        # webhook's word. Anything else gets the least trust.
+        caller_id=next((c for c in CallerId if c == parameters.get("caller_id")), CallerId.UNATTESTED),
+    ), parameters
+
+
+async def _admission_problem(start: CallStart, parameters: dict[str, str],
+                             calls: ActiveCalls) -> str | None:
+    """Why this stream may not become a call, or None when it may (its call's one stream)."""
+    problem = stream_token_problem(parameters, start.call_sid)
+    if problem:
+        return problem
+    if calls.draining:
+        return "launcher is draining"
+    try:
+        claimed = await crm.claim_stream(start.call_sid)
+    except crm.DatabaseUnavailable:
+        return "database unavailable to claim the stream"
+    return None if claimed else "no open call for this stream, or it already has one"
 
 
 def router(calls: ActiveCalls, telephony: Telephony | None) -> APIRouter:
@@ -76,16 +110,15 @@ def router(calls: ActiveCalls, telephony: Telephony | None) -> APIRouter:
         await websocket.accept()
         try:
             start, parameters = await asyncio.wait_for(read_start(websocket), HANDSHAKE_SECONDS)
-        except (HandshakeError, TimeoutError) as exc:
-            await _refuse(websocket, f"bad handshake: {exc or 'timed out'}")
-            return
         except WebSocketDisconnect:
+            return  # nobody left to refuse
+        except TimeoutError:
+            await _refuse(websocket, "bad handshake: timed out")
             return
-        problem = stream_token_problem(parameters.get("token"), start.call_sid)
-        if problem is None and calls.draining:
-            problem = "launcher is draining"
-        if problem is None and not await crm.claim_stream(start.call_sid):
-            problem = "no open call for this stream, or it already has one"
+        except HandshakeError as exc:
+            await _refuse(websocket, f"bad handshake: {exc}")
+            return
+        problem = await _admission_problem(start, parameters, calls)
         if problem:
             await _refuse(websocket, problem, start.call_sid)
             return
@@ -97,5 +130,5 @@ def router(calls: ActiveCalls, telephony: Telephony | None) -> APIRouter:
 
 async def _refuse(websocket: WebSocket, reason: str, call_sid: str | None = None) -> None:
     log.warning("refusing media stream%s: %s", f" for {call_sid}" if call_sid else "", reason)
-    await websocket.close(code=POLICY_VIOLATION, reason=reason[:120])
-
+    with contextlib.suppress(WebSocketDisconnect):  # the client left meanwhile: nothing to close
+        await websocket.close(code=POLICY_VIOLATION, reason=reason[:120])

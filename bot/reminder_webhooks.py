@@ -17,6 +17,7 @@ from twilio.twiml.voice_response import VoiceResponse
 import crm
 from bot.calls import ActiveCalls
 from bot.twilio_webhooks import SignedForm, connect_stream, twiml
+from crm.identity import CallerId
 from crm.settings import Settings, get_settings
 from pipeline import services
 from reminders import message
@@ -40,6 +41,18 @@ def call_back_number(settings: Settings) -> str | None:
     return settings.twilio_phone_number or settings.service_desk_number
 
 
+def _no_agent(calls: ActiveCalls, settings: Settings, call_sid: str) -> str | None:
+    """Why the person who answered cannot be handed to the agent, or None (a place is kept)."""
+    if calls.draining:
+        return "draining"
+    missing = services.missing_keys(settings)
+    if missing:
+        return ", ".join(missing) + " not set"
+    if not calls.expect(call_sid, settings.max_concurrent_calls):
+        return "over capacity"
+    return None
+
+
 def router(calls: ActiveCalls) -> APIRouter:
     routes = APIRouter(prefix="/twilio")
 
@@ -56,7 +69,8 @@ def router(calls: ActiveCalls) -> APIRouter:
         try:
             appointment = await message.reminded(appointment_id)
             await crm.open_call_log(call_sid, "outbound", shop, customer,
-                                    appointment.customer_id if appointment else None)
+                                    appointment.customer_id if appointment else None,
+                                    caller_id=CallerId.DIALLED)
             if machine:
                 await crm.record_outcome(call_sid, "voicemail")
         except crm.DatabaseUnavailable:
@@ -72,12 +86,13 @@ def router(calls: ActiveCalls) -> APIRouter:
                                    call_back_number(settings))
         if machine:
             return twiml(say_and_hang_up(spoken))
-        missing = services.missing_keys(settings)
-        if calls.draining or missing:  # no agent to hand the person to: the message will do
+        unavailable = _no_agent(calls, settings, call_sid)
+        if unavailable:  # no agent to hand the person to: the message will do
             log.warning("reminder call %s: agent unavailable (%s), leaving the message", call_sid,
-                        "draining" if calls.draining else ", ".join(missing))
+                        unavailable)
             return twiml(say_and_hang_up(spoken))
         return twiml(connect_stream(settings, call_sid, customer=customer, shop=shop,
-                                    direction="outbound", appointment_id=str(appointment_id)))
+                                    direction="outbound", appointment_id=str(appointment_id),
+                                    caller_id=CallerId.DIALLED))
 
     return routes

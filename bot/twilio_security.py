@@ -2,8 +2,9 @@
 
 Webhooks are checked with Twilio's `X-Twilio-Signature` over `PUBLIC_BASE_URL` + path.
 A media stream must present a short-lived token minted when this service answered (or placed)
-the call. The token is an HMAC any launcher instance can verify with the shared secret; that
-it opens one stream only is enforced by the database (`crm.claim_stream`).
+the call. The token is an HMAC, over the call and every other `<Parameter>` the stream carries,
+that any launcher instance can verify with the shared secret; that it opens one stream only is
+enforced by the database (`crm.claim_stream`).
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
+import re
 import secrets
 import time
+from collections.abc import Mapping
 from functools import lru_cache
 
 from fastapi import HTTPException, Request
@@ -24,6 +28,9 @@ from crm.settings import get_settings
 log = logging.getLogger(__name__)
 
 TOKEN_TTL_SECONDS = 120
+TOKEN_PARAMETER = "token"
+# Expiry (ASCII digits only: int() takes other scripts' digits too) and an unpadded SHA-256 MAC.
+_TOKEN = re.compile(r"([0-9]{1,12})\.([A-Za-z0-9_-]{43})")
 
 
 @lru_cache(maxsize=1)
@@ -36,24 +43,36 @@ def _stream_secret() -> bytes:
     return secrets.token_bytes(32)
 
 
-def _mac(call_sid: str, expires: int) -> str:
-    digest = hmac.new(_stream_secret(), f"{call_sid}.{expires}".encode(), hashlib.sha256).digest()
+def _mac(call_sid: str, expires: int, parameters: Mapping[str, str]) -> str:
+    # One encoding per set of parameters: sorted by name, JSON-quoted so that no name or value
+    # can pass for a separator, ASCII-escaped so the bytes do not depend on an encoder.
+    signed = json.dumps([call_sid, expires, sorted(parameters.items())], ensure_ascii=True,
+                        separators=(",", ":"))
+    digest = hmac.new(_stream_secret(), signed.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def mint_stream_token(call_sid: str, now: float | None = None) -> str:
-    expires = int((now or time.time()) + TOKEN_TTL_SECONDS)
-    return f"{expires}.{_mac(call_sid, expires)}"
+def mint_stream_token(call_sid: str, parameters: Mapping[str, str], now: float | None = None) -> str:
+    """A token for the stream of `call_sid` that carries exactly `parameters` besides the token."""
+    expires = int((time.time() if now is None else now) + TOKEN_TTL_SECONDS)
+    return f"{expires}.{_mac(call_sid, expires, parameters)}"
 
 
-def stream_token_problem(token: str | None, call_sid: str, now: float | None = None) -> str | None:
-    """Why `token` does not open a stream for `call_sid`, or None when it does."""
-    if not token or not call_sid:
+def stream_token_problem(parameters: Mapping[str, str], call_sid: str,
+                         now: float | None = None) -> str | None:
+    """Why a stream's custom parameters (the token among them) do not open a stream for
+    `call_sid`, or None when they do."""
+    signed = dict(parameters)
+    token = signed.pop(TOKEN_PARAMETER, None)
+    if not token:
         return "missing stream token"
-    expires_text, _, mac = token.partition(".")
-    if not expires_text.isdigit() or not hmac.compare_digest(mac, _mac(call_sid, int(expires_text))):
-        return "forged stream token"
-    if int(expires_text) < (now or time.time()):
+    match = _TOKEN.fullmatch(token)
+    if match is None:
+        return "malformed stream token"
+    expires = int(match[1])
+    if not hmac.compare_digest(match[2], _mac(call_sid, expires, signed)):
+        return "forged stream token or tampered parameters"
+    if expires < (time.time() if now is None else now):
         return "expired stream token"
     return None
 

@@ -7,8 +7,11 @@ from crm.call_logs import (
     claim_stream,
     close_call_log,
     get_call_log,
+    identify_caller,
     open_call_log,
+    purge_transcripts,
     record_outcome,
+    record_proof,
 )
 from crm.customers import create_customer, forget_customer, lookup_customer
 from crm.errors import CRMError, DatabaseUnavailable
@@ -36,7 +39,10 @@ __all__ = [
     "forget_customer",
     "get_call_log",
     "get_vehicle_info",
+    "identify_caller",
     "lookup_customer",
     "open_call_log",
+    "purge_transcripts",
     "record_outcome",
+    "record_proof",
 ]

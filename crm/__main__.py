@@ -1,14 +1,16 @@
-"""`python -m crm init` creates or migrates the schema; `python -m crm seed` loads demo data."""
+"""`python -m crm init` creates or migrates the schema; `python -m crm seed` loads demo data;
+`python -m crm purge` deletes call-log transcripts older than CALL_LOG_RETENTION_DAYS."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 import time
 from datetime import date
 
-from crm import close, migrate, seed
+from crm import close, log_privacy, migrate, purge_transcripts, seed
 from crm.errors import DatabaseUnavailable
 from crm.settings import get_settings
 
@@ -26,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     seeding.add_argument("--today", type=date.fromisoformat, default=None,
                          help="the day appointments are spread around (default: today, shop time)")
     seeding.add_argument("--reset", action="store_true", help="replace existing demo data")
+    commands.add_parser(
+        "purge", help="delete call-log transcripts older than CALL_LOG_RETENTION_DAYS",
+        description="Empty the transcripts of calls started more than CALL_LOG_RETENTION_DAYS days"
+        " ago, keeping each call's row (direction, times, outcome, timings) for statistics."
+        " Safe to run daily, and concurrently.")
     return parser
 
 
@@ -35,6 +42,11 @@ async def _run(args: argparse.Namespace) -> int:
         if args.command == "init":
             names = ", ".join(f"{m.version:03d}_{m.name}" for m in applied)
             print(f"applied {names}" if applied else "schema is up to date")
+            return 0
+        if args.command == "purge":
+            days = get_settings().call_log_retention_days
+            purged = await purge_transcripts(days)
+            print(f"purged the transcripts of {purged} call logs older than {days} days")
             return 0
         if min(args.customers, args.vehicles, args.appointments) < 0 or (
             args.vehicles and not args.customers
@@ -60,6 +72,7 @@ async def _run(args: argparse.Namespace) -> int:
 
 def main() -> None:
     args = _parser().parse_args()
+    log_privacy.install(logging.WARNING)
     get_settings()  # a bad setting stops here with one line
     sys.exit(asyncio.run(_run(args)))
 

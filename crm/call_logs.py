@@ -12,6 +12,7 @@ from typing import Any, Literal
 from psycopg.types.json import Jsonb
 
 from crm import db
+from crm.settings import get_settings
 
 Role = Literal["caller", "agent"]
 OUTCOMES = frozenset({
@@ -26,20 +27,48 @@ async def open_call_log(
     from_number: str | None,
     to_number: str | None,
     customer_id: int | None = None,
+    *,
+    caller_id: str | None = None,
 ) -> int:
-    """The call log's id, creating the row on the first call for this SID."""
+    """The call log's id, creating the row on the first call for this SID. `caller_id` says
+    how far the customer's number could be believed (see `crm.identity.CallerId`)."""
     async with db.connection() as conn:
         row = await (
             await conn.execute(
-                "INSERT INTO call_logs (call_sid, direction, from_number, to_number, customer_id)"
-                " VALUES (%s, %s, %s, %s, %s)"
+                "INSERT INTO call_logs (call_sid, direction, from_number, to_number, customer_id,"
+                " caller_id) VALUES (%s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (call_sid) DO UPDATE SET"
-                "  customer_id = coalesce(call_logs.customer_id, EXCLUDED.customer_id)"
+                "  customer_id = coalesce(call_logs.customer_id, EXCLUDED.customer_id),"
+                "  caller_id = coalesce(call_logs.caller_id, EXCLUDED.caller_id)"
                 " RETURNING id",
-                (call_sid, direction, from_number, to_number, customer_id),
+                (call_sid, direction, from_number, to_number, customer_id,
+                 str(caller_id) if caller_id else None),
             )
         ).fetchone()
     return row["id"]
+
+
+async def identify_caller(call_sid: str, customer_id: int) -> None:
+    """The customer the call is with, once known (by caller ID, or as a new customer)."""
+    async with db.connection() as conn:
+        await conn.execute(
+            "UPDATE call_logs SET customer_id = coalesce(customer_id, %s) WHERE call_sid = %s",
+            (customer_id, call_sid),
+        )
+
+
+async def record_proof(call_sid: str, customer_id: int | None) -> None:
+    """The caller proved they belong to `customer_id`'s record; None: a proof that failed."""
+    async with db.connection() as conn:
+        if customer_id is None:
+            await conn.execute(
+                "UPDATE call_logs SET failed_verifications = failed_verifications + 1"
+                " WHERE call_sid = %s", (call_sid,))
+        else:
+            await conn.execute(
+                "UPDATE call_logs SET verified_customer_ids = array_append(verified_customer_ids, %s)"
+                " WHERE call_sid = %s AND NOT %s = ANY (verified_customer_ids)",
+                (customer_id, call_sid, customer_id))
 
 
 async def append_turn(call_sid: str, role: Role, text: str, at: datetime | None = None) -> None:
@@ -106,3 +135,23 @@ async def claim_stream(call_sid: str) -> bool:
             (call_sid,),
         )
         return cur.rowcount == 1
+
+
+async def purge_transcripts(older_than_days: int | None = None) -> int:
+    """Empty the transcripts of calls started more than `older_than_days` (default
+    CALL_LOG_RETENTION_DAYS) days ago; how many were purged. The rows stay, with direction,
+    times, outcome and per-turn timings, for the shop's statistics.
+
+    Safe to run at any time and concurrently: runs at once share the rows out (SKIP LOCKED,
+    so they neither wait for nor deadlock on each other), and a later run finds nothing left.
+    """
+    days = get_settings().call_log_retention_days if older_than_days is None else older_than_days
+    async with db.connection() as conn:
+        cur = await conn.execute(
+            "UPDATE call_logs SET transcript = '[]'::jsonb WHERE id IN ("
+            " SELECT id FROM call_logs"
+            " WHERE started_at < now() - make_interval(days => %s) AND transcript <> '[]'::jsonb"
+            " FOR UPDATE SKIP LOCKED)",
+            (days,),
+        )
+        return cur.rowcount

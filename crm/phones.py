@@ -25,3 +25,23 @@ def region_of(value: str) -> str | None:
         return phonenumbers.region_code_for_number(phonenumbers.parse(value, None))
     except phonenumbers.NumberParseException:
         return None
+
+
+_CALLING_CODES = frozenset(phonenumbers.supported_calling_codes())
+
+
+def masked(number: str) -> str:
+    """`number` fit for a log line or a printout: "+12125550123" becomes "+1******0123",
+    "(212) 555-0123" becomes "******0123".
+
+    Only the "+" with the country code (when written) and the last four digits stay; every digit
+    between becomes "*" and separators go, so no way of writing a number shows more of it.
+    """
+    digits = "".join(ch for ch in number if ch.isdigit())
+    plus = number.lstrip().startswith("+")
+    # Calling codes are prefix-free: of the first one, two and three digits, at most one is one.
+    code = next((digits[:n] for n in (1, 2, 3)
+                 if plus and len(digits) > n and int(digits[:n]) in _CALLING_CODES), "")
+    rest = digits[len(code):]
+    last = rest[-4:] if len(rest) > 4 else ""
+    return ("+" if plus else "") + code + "*" * (len(rest) - len(last)) + last

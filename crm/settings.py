@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from crm.log_privacy import mask
 from crm.phones import e164, region_of
 
 # Opening hours as (open, close) pairs per ISO weekday name; lunch is the gap between pairs.
@@ -87,6 +88,13 @@ class Settings(BaseSettings):
     reminder_backoff_seconds: float = Field(2.0, ge=0, le=300)
     service_desk_number: str | None = None
     idle_reprompt_seconds: float = Field(8.0, gt=0)
+    # Calls one launcher process takes at once; past it callers hear a busy message and are
+    # sent to the service desk, rather than every caller getting a slow agent.
+    max_concurrent_calls: int = Field(10, ge=1, le=10_000)
+    call_log_retention_days: int = Field(90, ge=1)
+    # The browser test page lets its user claim any caller number: off unless asked for, or
+    # while the launcher only listens on this machine and has no public address.
+    test_page: bool | None = None
 
     # Which implementation serves each stage of the call pipeline: a provider name from
     # pipeline/services.py or "package.module:factory" for one of your own.
@@ -226,6 +234,12 @@ class Settings(BaseSettings):
         return (region_of(self.twilio_phone_number) if self.twilio_phone_number else None) or "US"
 
     @property
+    def test_page_enabled(self) -> bool:
+        if self.test_page is not None:
+            return self.test_page
+        return self.public_base_url is None and self.host in ("127.0.0.1", "::1", "localhost")
+
+    @property
     def base_url(self) -> str:
         return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
 
@@ -234,7 +248,8 @@ class ConfigError(SystemExit):
     """Exit with one line naming the bad setting (exit code 2)."""
 
     def __init__(self, message: str) -> None:
-        print(f"configuration error: {message}", file=sys.stderr)
+        # The message may quote the bad value: a URL's password stays out of terminals and logs.
+        print(f"configuration error: {mask(message)}", file=sys.stderr)
         super().__init__(2)
 
 

@@ -1,7 +1,7 @@
 """One Pipecat pipeline per phone call, assembled top to bottom like the diagram:
 
-    Twilio media stream in -> speech-to-text -> (call log) -> caller turns (VAD, barge-in)
-    -> language model with tools -> (filler, silence) -> text-to-speech
+    Twilio media stream in -> speech-to-text -> (card numbers out, call log)
+    -> caller turns (VAD, barge-in) -> language model with tools -> (filler, silence) -> text-to-speech
     -> Twilio media stream out -> (latency) -> agent turns into the context
 """
 
@@ -22,6 +22,7 @@ from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPI
 from pipecat.workers.runner import WorkerRunner
 
 import crm
+from crm.identity import CallerAccess
 from crm.settings import Settings
 from pipeline import prompts, services
 from pipeline.services import SAMPLE_RATE
@@ -31,6 +32,7 @@ from pipeline.tools import CallTools
 from pipeline.turns import caller_turns
 from pipeline.twilio_serializer import CallEndingTwilioSerializer
 from processors.audio_ends_here import audio_ends_here
+from processors.card_redactor import CardRedactor
 from processors.latency_meter import LatencyMeter
 from processors.silence_watcher import SilenceWatcher
 from processors.tool_filler import ToolFiller
@@ -41,15 +43,14 @@ log = logging.getLogger(__name__)
 REPROMPTS = ["Are you still there?", "I'm still here if you need anything. Can you hear me?"]
 
 
-async def caller_record(number: str | None) -> dict[str, Any]:
-    """The caller's CRM record; a lookup failure must not keep the phone from being answered."""
-    if not number:
-        return {"found": False, "phone": None}
+async def caller_record(access: CallerAccess) -> dict[str, Any]:
+    """The caller's own record as the call may see it; a lookup failure must not keep the
+    phone from being answered."""
     try:
-        return await crm.lookup_customer(number)
+        return await access.own_record()
     except crm.CRMError:
         log.exception("caller lookup failed; answering as for an unknown caller")
-        return {"found": False, "phone": number}
+        return {"found": False, "phone": access.number}
 
 
 def reminded_appointment(start: CallStart, record: dict[str, Any]) -> dict[str, Any] | None:
@@ -67,28 +68,32 @@ async def run_call(
     telephony: Telephony | None,
 ) -> CallSession:
     """Hold the conversation on an accepted Twilio media stream until the call ends."""
-    record = await caller_record(start.customer_number)
+    access = CallerAccess.of(start.customer_number, start.caller_id, settings.phone_region)
+    record = await caller_record(access)
     appointment = reminded_appointment(start, record)
-    session = CallSession(start, record)
+    session = CallSession(start, access, record)
     session.begin()
+    if session.customer_id is not None:
+        session.identified(session.customer_id)
     if appointment is not None:
         greeting = prompts.reminder_greeting(settings, record, appointment)
     else:
         greeting = prompts.greeting(settings, record)
-    instructions = prompts.system_prompt(settings, datetime.now(settings.tz), record, appointment)
+    instructions = prompts.system_prompt(settings, datetime.now(settings.tz), record, start.caller_id,
+                                         appointment)
 
     async def end_of_call() -> None:
         # Runs after the last audio was paced out and before the socket closes.
         await _hand_on(session, settings, telephony)
 
+    # 40 ms input frames: fewer frames for every stage to handle, for at most 20 ms of delay.
+    serializer = CallEndingTwilioSerializer(start.stream_sid, start.call_sid, end_of_call,
+                                            input_messages=2)
     transport = FastAPIWebsocketTransport(websocket, FastAPIWebsocketParams(
         audio_in_enabled=True,
         audio_out_enabled=True,
         audio_out_end_silence_secs=1,
-        # 40 ms input frames: bench/call_bench.py measured ~12% less launcher CPU per call
-        # than Twilio's 20 ms, for at most 20 ms of added delay.
-        serializer=CallEndingTwilioSerializer(start.stream_sid, start.call_sid, end_of_call,
-                                              input_messages=2),
+        serializer=serializer,
     ))
     stt, llm, tts = await asyncio.to_thread(services.for_call, settings, instructions)
     tools = CallTools(session, settings)
@@ -102,9 +107,11 @@ async def run_call(
     pipeline = Pipeline([
         transport.input(),
         stt,
+        CardRedactor(),  # card numbers out of each transcription
         TranscriptRecorder(on_turn=session.turn),
         caller,
         audio_ends_here(),
+        CardRedactor(),  # and out of the turn, where speech-to-text split one over two transcriptions
         llm,
         ToolFiller(),
         SilenceWatcher(timeout_secs=settings.idle_reprompt_seconds, reprompts=REPROMPTS,
@@ -147,6 +154,10 @@ async def run_call(
         log.exception("call %s: pipeline failed", start.call_sid)
     finally:
         await session.finish()
+        if serializer.dropped:
+            log.warning("call %s: dropped %d stream messages (%s)", start.call_sid,
+                        serializer.dropped.total(),
+                        ", ".join(f"{count} x {reason}" for reason, count in serializer.dropped.items()))
     return session
 
 

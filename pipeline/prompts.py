@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from calendar_adapter.speech import say_when
+from crm.identity import CallerId
 from crm.settings import Settings
 
 RULES = """\
@@ -26,14 +27,25 @@ and time and get a clear yes. After a tool answers, tell the caller the outcome 
 If a tool says a time is taken or invalid, offer the alternatives it gives.
 When the caller asks for a person, is upset, or you cannot help, call transfer_to_human.
 When the conversation is finished, call end_call; it says goodbye for you, so do not say
-goodbye yourself. Never read out internal ids, and do not discuss other customers."""
+goodbye yourself. Never read out internal ids. You only know what the tools tell you about a
+customer: a record other than the caller's own opens only when the caller gives its last name
+and a vehicle's make (or its VIN's last four) to lookup_customer."""
 
 KNOWN = """
 The caller's number matches this customer record (JSON): {record}"""
 
+UNATTESTED = """
+The phone network did not vouch for this caller ID. Before moving or cancelling anything, ask
+for the last name on the record and the make of one of its vehicles (or its VIN's last four)
+and call lookup_customer with the caller's number and those details."""
+
 UNKNOWN = """
 The caller's number ({phone}) is not in the CRM. To book, ask for their first and last name
 and pass it as customer_name; their number is used automatically."""
+
+WITHHELD = """
+The caller's number is withheld. To book, ask for their first and last name and a number to
+reach them, and pass them as customer_name and callback_number."""
 
 REMINDER = """
 This is an outbound reminder call you placed about this appointment (JSON): {appointment}
@@ -82,13 +94,17 @@ def system_prompt(
     settings: Settings,
     now: datetime,
     record: dict[str, Any],
+    caller_id: CallerId,
     appointment: dict[str, Any] | None = None,
 ) -> str:
+    """The model's instructions; `record` is the caller's own, as the call may see it."""
     rules = RULES.format(shop=settings.shop_name, now=say_when(now), tz=settings.shop_timezone)
     as_json = json.dumps({k: v for k, v in record.items() if k != "found"}, default=str)
     if appointment is not None:
         return rules + REMINDER.format(appointment=json.dumps(appointment, default=str),
                                        record=as_json)
     if record.get("found"):
-        return rules + KNOWN.format(record=as_json)
-    return rules + UNKNOWN.format(phone=record.get("phone", "withheld"))
+        return rules + KNOWN.format(record=as_json) + ("" if caller_id.trusted else UNATTESTED)
+    if caller_id is CallerId.WITHHELD:
+        return rules + WITHHELD
+    return rules + UNKNOWN.format(phone=record.get("phone"))

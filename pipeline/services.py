@@ -32,6 +32,7 @@ def deepgram_stt(settings: Settings) -> DeepgramSTTService:
             interim_results=True,
             punctuate=True,
             smart_format=True,
+            redact=["pci"],  # Deepgram's own card-number redaction, before processors/card_redactor.py
         ),
     )
 

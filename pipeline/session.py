@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import crm
+from crm.identity import CallerAccess, CallerId
+from processors.card_redactor import redact_card_numbers
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,7 @@ class CallStart:
     customer_number: str | None  # the caller (inbound) or the person we rang (outbound)
     shop_number: str | None
     appointment_id: int | None = None  # set on reminder calls
+    caller_id: CallerId = CallerId.UNATTESTED  # how far `customer_number` can be believed
 
 
 @dataclass
@@ -37,7 +40,8 @@ class CallSession:
     """Mutable facts of a live call the tools and the launcher share."""
 
     start: CallStart
-    record: dict[str, Any]  # lookup_customer's answer for the customer's number
+    access: CallerAccess  # which records the call may see and change
+    record: dict[str, Any]  # the customer's own record, as `access` lets the call see it
     ending: Literal["caller", "agent", "no_input", "transferred", "error"] = "caller"
     _writes: asyncio.Queue[Callable[[], Awaitable[Any]] | None] = field(
         default_factory=asyncio.Queue, repr=False
@@ -56,10 +60,19 @@ class CallSession:
         self._writer = asyncio.create_task(self._write_in_order(), name=f"call-log-{self.call_sid}")
 
     async def turn(self, role: crm.call_logs.Role, text: str) -> None:
-        self._writes.put_nowait(lambda: crm.append_turn(self.call_sid, role, text))
+        # A turn joins transcriptions: a card number split over two is whole only here.
+        self._writes.put_nowait(lambda: crm.append_turn(self.call_sid, role, redact_card_numbers(text)))
 
     async def figures(self, figures: dict[str, Any]) -> None:
         self._writes.put_nowait(lambda: crm.append_metrics(self.call_sid, figures))
+
+    def identified(self, customer_id: int) -> None:
+        """The call's own customer is known (found by caller ID, or just created)."""
+        self._writes.put_nowait(lambda: crm.identify_caller(self.call_sid, customer_id))
+
+    def proof(self, customer_id: int | None) -> None:
+        """The caller proved they belong to `customer_id`'s record, or (None) failed to."""
+        self._writes.put_nowait(lambda: crm.record_proof(self.call_sid, customer_id))
 
     def outcome(self, outcome: str) -> None:
         """A business result (booked, rescheduled, cancelled, confirmed, transferred)."""

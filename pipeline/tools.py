@@ -1,8 +1,9 @@
 """The tools the language model may call, wired to `crm` and `calendar_adapter`.
 
-Each tool answers JSON. Bookings are made for the caller's own record (created from
-`customer_name` for a new caller), and appointments can be moved or cancelled only by their
-owner. Writes are shielded from barge-in cancellation and carry an idempotency key, so a
+Each tool answers JSON. What a call may read and change is decided by `crm.identity`, never by
+the prompt: the caller's own record, and records the caller proves on the call. Bookings are
+made on a record the call may see (created from `customer_name` for a new caller). Writes
+are shielded from barge-in cancellation and carry an idempotency key, so a
 caller talking over the agent never leaves a half-known booking, and a retry never books twice.
 A tool that fails makes the agent apologise and offer a transfer instead of going quiet.
 """
@@ -21,6 +22,8 @@ from pipecat.services.llm_service import FunctionCallParams, LLMService
 
 import calendar_adapter
 import crm
+from crm.identity import Proof
+from crm.phones import e164
 from crm.settings import Settings
 from pipeline.session import CallSession
 
@@ -38,10 +41,17 @@ _REASON = {"type": "string", "description": "Why, in a few words"}
 
 SCHEMAS = {
     "lookup_customer": FunctionSchema(
-        "lookup_customer", "Find a customer, their vehicles and upcoming appointments by phone.",
-        {"phone": {"type": "string", "description": "Phone number in any format"}}, ["phone"]),
+        "lookup_customer",
+        "Find a customer, their vehicles and upcoming appointments by phone. Another number than"
+        " the caller's (or the caller's own, when the answer asks for it) needs the caller to say"
+        " the last name on the record and the make of one of its vehicles or its VIN's last four.",
+        {"phone": {"type": "string", "description": "Phone number in any format"},
+         "last_name": {"type": "string", "description": "The last name the caller says is on the record"},
+         "vehicle_make": {"type": "string", "description": "The make of one of its vehicles, as said"},
+         "vin_last4": {"type": "string", "description": "The last four characters of a vehicle's VIN"}},
+        ["phone"]),
     "get_vehicle_info": FunctionSchema(
-        "get_vehicle_info", "Decode a VIN and get a vehicle's service history.",
+        "get_vehicle_info", "Decode a VIN, or get the service history of a vehicle on the record.",
         {"vin": {"type": "string", "description": "17-character VIN"},
          "vehicle_id": {"type": "integer", "description": "Vehicle id from the customer record"}},
         []),
@@ -54,6 +64,8 @@ SCHEMAS = {
         {"start_time": _TIME, "service_type": _SERVICE,
          "vehicle_id": {"type": "integer", "description": "Which of the caller's vehicles"},
          "customer_name": {"type": "string", "description": "First and last name of a new caller"},
+         "callback_number": {"type": "string",
+                             "description": "A new caller's phone number, when their caller ID is withheld"},
          "notes": {"type": "string", "description": "Anything the technician should know"}},
         ["start_time", "service_type"]),
     "reschedule_appointment": FunctionSchema(
@@ -124,12 +136,19 @@ class CallTools:
     # --- reading ---------------------------------------------------------------------------
 
     async def _lookup_customer(self, args: dict[str, Any]) -> dict[str, Any]:
-        return await crm.lookup_customer(str(args.get("phone", "")))
+        proof = Proof(*(_text(args.get(name)) for name in ("last_name", "vehicle_make", "vin_last4")))
+        answer = await self._session.access.lookup(str(args.get("phone", "")), proof)
+        if "verified" in answer:
+            self._session.proof(answer["customer"]["id"] if answer["verified"] else None)
+            await self._refresh_record()
+        return answer
 
     async def _get_vehicle_info(self, args: dict[str, Any]) -> dict[str, Any]:
-        vehicle_id = args.get("vehicle_id")
-        return await crm.get_vehicle_info(vin=args.get("vin"),
-                                          vehicle_id=int(vehicle_id) if vehicle_id else None)
+        vehicle_id = _whole(args.get("vehicle_id"))
+        vin = _text(args.get("vin"))
+        if vin is None and vehicle_id is None:
+            return {"found": False, "reason": "Give a VIN or a vehicle id from the caller's record."}
+        return await self._session.access.vehicle_info(vin=vin, vehicle_id=None if vin else vehicle_id)
 
     async def _check_availability(self, args: dict[str, Any]) -> dict[str, Any]:
         return await calendar_adapter.check_availability(args.get("date", ""),
@@ -138,74 +157,84 @@ class CallTools:
     # --- writing ---------------------------------------------------------------------------
 
     async def _book(self, args: dict[str, Any]) -> dict[str, Any]:
-        customer_id = self._session.customer_id
-        if customer_id is None:
-            refusal = await self._adopt_new_caller(args.get("customer_name"))
+        vehicle_id = _whole(args.get("vehicle_id"))
+        if args.get("vehicle_id") is not None:
+            owner = None if vehicle_id is None else await self._session.access.owner_of_vehicle(vehicle_id)
+            if owner is None:
+                return {"success": False, "reason": "That vehicle is not on the caller's record."}
+            customer_id = owner["customer"]["id"]
+        elif self._session.customer_id is not None:
+            customer_id = self._session.customer_id
+        else:
+            refusal = await self._adopt_new_caller(args.get("customer_name"), args.get("callback_number"))
             if refusal:
                 return refusal
             customer_id = self._session.customer_id
-        vehicle_id = args.get("vehicle_id")
-        owned = {v["id"] for v in self._session.record.get("vehicles", [])}
-        if vehicle_id is not None and int(vehicle_id) not in owned:
-            return {"success": False, "reason": "That vehicle is not on the caller's record."}
         start, service = str(args.get("start_time", "")), str(args.get("service_type", ""))
         result = await calendar_adapter.book_appointment(
-            start, service, customer_id, int(vehicle_id) if vehicle_id is not None else None,
-            args.get("notes"), idempotency_key=f"{self._session.call_sid}:book:{start}:{service}")
+            start, service, customer_id, vehicle_id, _text(args.get("notes")),
+            idempotency_key=f"{self._session.call_sid}:book:{start}:{service}")
         return await self._after_write(result, "booked")
 
     async def _reschedule(self, args: dict[str, Any]) -> dict[str, Any]:
         start = str(args.get("start_time", ""))
-        return await self._on_owned(
+        return await self._on_changeable(
             args, lambda appointment_id: calendar_adapter.reschedule_appointment(appointment_id, start),
             "rescheduled")
 
     async def _cancel(self, args: dict[str, Any]) -> dict[str, Any]:
-        return await self._on_owned(args, calendar_adapter.cancel_appointment, "cancelled")
+        return await self._on_changeable(args, calendar_adapter.cancel_appointment, "cancelled")
 
     async def _confirm(self, args: dict[str, Any]) -> dict[str, Any]:
-        return await self._on_owned(args, calendar_adapter.confirm_appointment, "confirmed")
+        return await self._on_changeable(args, calendar_adapter.confirm_appointment, "confirmed")
 
-    async def _on_owned(self, args: dict[str, Any],
-                        change: Callable[[int], Awaitable[dict[str, Any]]],
-                        outcome: str) -> dict[str, Any]:
-        """`change` one of the caller's own upcoming appointments, and note the outcome."""
-        appointment_id = await self._owned_appointment(args.get("appointment_id"))
-        if appointment_id is None:
-            return {"success": False,
-                    "reason": "I can't find that appointment among the caller's upcoming ones."}
+    async def _on_changeable(self, args: dict[str, Any],
+                             change: Callable[[int], Awaitable[dict[str, Any]]],
+                             outcome: str) -> dict[str, Any]:
+        """`change` an upcoming appointment of a record the call may change, and note the outcome."""
+        appointment_id = _whole(args.get("appointment_id"))
+        refusal = (await self._session.access.changeable(appointment_id) if appointment_id is not None
+                   else "Give the appointment's id from the caller's record.")
+        if refusal:
+            return {"success": False, "reason": refusal}
         return await self._after_write(await change(appointment_id), outcome)
 
-    async def _adopt_new_caller(self, name: Any) -> dict[str, Any] | None:
-        number = self._session.start.customer_number
-        if not number:
-            return {"success": False, "reason": "The caller's number is withheld; offer a transfer."}
-        if not name or not str(name).strip():
+    async def _adopt_new_caller(self, name: Any, callback: Any) -> dict[str, Any] | None:
+        """Make a caller not on file a customer, under their caller ID or the number they gave."""
+        if not _text(name):
             return {"success": False, "reason": "Ask for the caller's first and last name first."}
+        access = self._session.access
+        number = access.number
+        if number is None:
+            try:
+                number = e164(str(callback or ""), self._settings.phone_region)
+            except ValueError:
+                return {"success": False,
+                        "reason": "The caller ID is withheld: ask for a phone number to reach them"
+                                  " and pass it as callback_number."}
+            if (await crm.lookup_customer(number)).get("found") and not access.may_change(number):
+                return {"success": False,
+                        "reason": "That number is on file for a customer. Ask for the last name on the"
+                                  " record and a vehicle's make (or its VIN's last four) and call"
+                                  " lookup_customer with them, or ask for another number."}
         first, _, last = str(name).strip().partition(" ")
-        await crm.create_customer(number, first, last)
-        self._session.record = await crm.lookup_customer(number)
+        created = await crm.create_customer(number, first, last)
+        access.adopt(number)
+        self._session.identified(created["customer"]["id"])
+        self._session.record = access.view(await crm.lookup_customer(number))
         return None
-
-    async def _owned_appointment(self, raw: Any) -> int | None:
-        """The id, if it is one of this customer's upcoming appointments."""
-        try:
-            appointment_id = int(raw)
-        except (TypeError, ValueError):
-            return None
-        if self._session.customer_id is None:
-            return None
-        self._session.record = await crm.lookup_customer(self._session.record["customer"]["phone"])
-        upcoming = self._session.record.get("upcoming_appointments", [])
-        return appointment_id if any(a["id"] == appointment_id for a in upcoming) else None
 
     async def _after_write(self, result: dict[str, Any], outcome: str) -> dict[str, Any]:
         if result.get("success"):
             self._session.outcome(outcome)
-            number = self._session.record.get("customer", {}).get("phone")
-            if number:
-                self._session.record = await crm.lookup_customer(number)
+            await self._refresh_record()
         return result
+
+    async def _refresh_record(self) -> None:
+        """The caller's own record as it now stands, for the tools that rely on it."""
+        if self._session.record.get("found"):
+            number = self._session.record["customer"]["phone"]
+            self._session.record = self._session.access.view(await crm.lookup_customer(number))
 
     # --- handing the call on ---------------------------------------------------------------
 
@@ -230,3 +259,18 @@ class CallTools:
         await params.llm.push_frame(
             TTSSpeakFrame(f"Thanks for calling {self._settings.shop_name}. Goodbye!"))
         await params.llm.push_frame(EndWorkerFrame(reason="end_call"))
+
+
+def _text(value: Any) -> str | None:
+    """An optional text argument: None when missing or blank."""
+    if value is None:
+        return None
+    return str(value).strip() or None
+
+
+def _whole(value: Any) -> int | None:
+    """An optional id argument: None when missing or not a whole number."""
+    try:
+        return int(value) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None

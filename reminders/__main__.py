@@ -14,6 +14,7 @@ import sys
 from datetime import date
 
 import crm
+from crm import log_privacy
 from crm.settings import get_settings
 from pipeline.telephony import Telephony
 from reminders.config import ReminderConfig, require_dialling
@@ -67,7 +68,7 @@ async def _run(args: argparse.Namespace) -> int:
 
 def main() -> None:
     args = _parser().parse_args()
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    log_privacy.install(logging.WARNING)
     settings = get_settings()  # a bad setting stops here with one line, exit code 2
     ReminderConfig.from_settings(settings)
     require_dialling(settings)

@@ -16,7 +16,7 @@ class Appointment:
     scheduled_at: datetime
     service_type: str
     customer_id: int
-    customer_name: str
+    first_name: str  # the only part of the name a run prints
     phone: str  # E.164, as the customers table keeps it
     vehicle: str | None  # "2019 Honda Civic"
 
@@ -34,7 +34,7 @@ def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
 
 _SELECT = """
 SELECT a.id, a.scheduled_at, a.service_type, c.id AS customer_id,
-       trim(c.first_name || ' ' || c.last_name) AS customer_name, c.phone,
+       c.first_name, c.phone,
        CASE WHEN v.id IS NOT NULL THEN v.year || ' ' || v.make || ' ' || v.model END AS vehicle
 FROM appointments a
 JOIN customers c ON c.id = a.customer_id

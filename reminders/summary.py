@@ -1,4 +1,8 @@
-"""What a run did: one line per appointment as it goes, a summary at the end, an exit code."""
+"""What a run did: one line per appointment as it goes, a summary at the end, an exit code.
+
+What it prints ends up in cron mail and scheduler logs, so a customer appears by first name and
+masked number only.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from crm import db
+from crm.log_privacy import mask
+from crm.phones import masked
 from reminders.claims import DIALLED, FAILED, NEEDS_ATTENTION
 from reminders.selection import Appointment
 
@@ -31,9 +37,9 @@ class Entry:
                  NEEDS_ATTENTION: "NEEDS ATTENTION"}.get(self.verdict)
         label = label or f"{'would skip' if dry_run else 'skipped'} ({self.verdict})"
         what = ", ".join(part for part in (a.service_type, a.vehicle) if part)
-        tail = f": {self.detail}" if self.detail else ""
+        tail = f": {mask(self.detail)}" if self.detail else ""  # Twilio's errors quote the number
         return (f"{label:<36} appointment {a.id} at {a.scheduled_at.astimezone(tz):%H:%M},"
-                f" {a.customer_name} {a.phone} ({what}){tail}")
+                f" {a.first_name} {masked(a.phone)} ({what}){tail}")
 
 
 @dataclass

@@ -39,11 +39,12 @@ class Launcher:
         async with httpx.AsyncClient(base_url=self.base_url) as client:
             return await client.post(path, data=form, headers=self.signed(path, form, token))
 
-    async def ring(self, from_number: str, to_number: str = SHOP_NUMBER) -> TwilioCaller:
-        """Twilio's side of an incoming call: the voice webhook, then the media stream."""
+    async def ring(self, from_number: str, to_number: str = SHOP_NUMBER, **extra: str) -> TwilioCaller:
+        """Twilio's side of an incoming call: the voice webhook (its form plus `extra`, e.g.
+        `StirVerstat`), then the media stream."""
         call_sid = new_sid("CA")
         self.twilio.register_call(call_sid, from_=from_number, to=to_number)
-        form = inbound_call_params(call_sid, from_number, to_number, self.twilio.account_sid)
+        form = inbound_call_params(call_sid, from_number, to_number, self.twilio.account_sid, **extra)
         answer = await self.post("/twilio/voice", form)
         assert answer.status_code == 200, answer.text
         return TwilioCaller.from_twiml(answer.text, call_sid=call_sid,
@@ -61,6 +62,7 @@ def _free_socket() -> socket.socket:
 @pytest.fixture
 async def launcher(clean_db: None, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Launcher]:
     from bot.app import create_app
+    from pipeline.twilio_serializer import MAX_MESSAGE_BYTES
 
     policy = ScriptedPolicy()
     async with (
@@ -88,7 +90,8 @@ async def launcher(clean_db: None, monkeypatch: pytest.MonkeyPatch) -> AsyncIter
         }.items():
             monkeypatch.setenv(name, value)
         get_settings.cache_clear()
-        config = uvicorn.Config(create_app(), log_level="warning", ws="websockets-sansio", lifespan="on")
+        config = uvicorn.Config(create_app(), log_level="warning", ws="websockets-sansio", lifespan="on",
+                                ws_max_size=MAX_MESSAGE_BYTES)  # as `python -m bot` passes it
         server = uvicorn.Server(config)
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from crm.settings import Settings
 from tests.fakes.twilio_caller import inbound_call_params, new_sid, twilio_signature
 
 
@@ -43,8 +44,9 @@ def test_starts_on_embedded_defaults_without_keys(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, "the launcher did not come up in 60 s"
                 time.sleep(0.2)
         assert health.status_code == 200
+        limit = Settings.model_fields["max_concurrent_calls"].default
         assert health.json() == {"status": "ok", "database": "ok", "cache": "ok",
-                                 "active_calls": 0}
+                                 "active_calls": 0, "max_concurrent_calls": limit}
         assert (tmp_path / ".data" / "postgres" / "PG_VERSION").exists()
 
         form = inbound_call_params(new_sid("CA"), "+16465550160", "+13125550100", new_sid("AC"))
@@ -59,6 +61,8 @@ def test_starts_on_embedded_defaults_without_keys(tmp_path: Path) -> None:
     assert f"Twilio voice webhook:  http://127.0.0.1:{port}/twilio/voice" in output
     assert "OPENAI_API_KEY is not set" in output and "DEEPGRAM_API_KEY is not set" in output
     assert "embedded PostgreSQL" in output
+    # No public address and a loopback host: a developer's machine, so the test page is on.
+    assert f"Browser test call:     http://127.0.0.1:{port}/test?token=" in output
     assert bot.returncode == 0, output
 
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import time
+from collections.abc import Callable
 
-import aiohttp
 import httpx
 import pytest
 
 import crm
 from bot.twilio_security import mint_stream_token
+from crm.settings import get_settings
 from tests.bot.conftest import Launcher
 from tests.fakes.twilio_caller import TwilioCaller, inbound_call_params, new_sid
 
@@ -56,8 +56,8 @@ async def test_forged_missing_and_expired_tokens_are_refused(launcher: Launcher)
     call_sid = new_sid("CA")
     assert (await launcher.post("/twilio/voice", _form(launcher, call_sid))).status_code == 200
     url = launcher.base_url.replace("http://", "ws://") + "/twilio/stream"
-    other_calls_token = mint_stream_token(new_sid("CA"))
-    expired = mint_stream_token(call_sid, now=time.time() - 3600)
+    other_calls_token = mint_stream_token(new_sid("CA"), {})
+    expired = mint_stream_token(call_sid, {}, now=time.time() - 3600)
     for parameters in ({}, {"token": "123.forged"}, {"token": other_calls_token},
                        {"token": expired}):
         await _refused(TwilioCaller(url, call_sid=call_sid, custom_parameters=parameters))
@@ -80,22 +80,35 @@ async def test_stream_for_a_call_never_answered_is_refused(launcher: Launcher) -
     call_sid = new_sid("CA")  # valid token, but no call log: this server never answered it
     url = launcher.base_url.replace("http://", "ws://") + "/twilio/stream"
     await _refused(TwilioCaller(url, call_sid=call_sid,
-                                custom_parameters={"token": mint_stream_token(call_sid)}))
+                                custom_parameters={"token": mint_stream_token(call_sid, {})}))
 
 
-@pytest.mark.parametrize("first", ["not json", json.dumps([1, 2]),
-                                   json.dumps({"event": "media"}),
-                                   json.dumps({"event": "start", "start": {"callSid": 5}})])
-async def test_malformed_handshake_is_refused(launcher: Launcher, first: str) -> None:
-    url = launcher.base_url.replace("http://", "ws://") + "/twilio/stream"
-    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
-        await ws.send_str(first)
-        message = await ws.receive(timeout=5)
-    assert message.type == aiohttp.WSMsgType.CLOSE and message.data == POLICY_VIOLATION
+TAMPERINGS: dict[str, Callable[[dict[str, str]], dict[str, str]]] = {
+    "changed customer number": lambda p: {**p, "customer": "+16465550199"},
+    "changed direction": lambda p: {**p, "direction": "outbound"},
+    "added appointment_id": lambda p: {**p, "appointment_id": "1"},
+    "removed shop": lambda p: {k: v for k, v in p.items() if k != "shop"},
+}
+
+
+@pytest.mark.parametrize("tampering", list(TAMPERINGS))
+async def test_a_stream_with_tampered_parameters_is_refused(
+        launcher: Launcher, tampering: str, caplog: pytest.LogCaptureFixture) -> None:
+    genuine = await launcher.ring("+16465550152")
+    tampered = TAMPERINGS[tampering](genuine.custom_parameters)
+    assert tampered != genuine.custom_parameters
+    await _refused(TwilioCaller(genuine.url, call_sid=genuine.call_sid, custom_parameters=tampered))
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.media_stream"] == [
+        f"refusing media stream for {genuine.call_sid}: forged stream token or tampered parameters"]
+    assert (await crm.get_call_log(genuine.call_sid))["stream_claimed_at"] is None
+    async with genuine:  # the call's one stream is still there for Twilio's genuine one
+        await genuine.wait_for_event("media", timeout=5)
+        await genuine.hang_up()
 
 
 async def test_health_reports_dependencies_and_calls(launcher: Launcher) -> None:
     async with httpx.AsyncClient(base_url=launcher.base_url) as client:
         response = await client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "cache": "ok", "active_calls": 0}
+    assert response.json() == {"status": "ok", "database": "ok", "cache": "ok", "active_calls": 0,
+                               "max_concurrent_calls": get_settings().max_concurrent_calls}

@@ -16,7 +16,9 @@ Wire behaviour (Twilio Media Streams, JSON text frames):
   stream started) -- caller speech queued by :meth:`TwilioCaller.say`, digital
   silence (0xFF) otherwise, as a live call never stops sending audio;
 * ``dtmf`` (``dtmf.{track: "inbound_track", digit}``) from :meth:`press`;
-* ``stop`` (``stop.{accountSid, callSid}``) then close (1000) from :meth:`hang_up`.
+* ``stop`` (``stop.{accountSid, callSid}``) then close (1000) from :meth:`hang_up`;
+* any frame at all, text or binary, from :meth:`send_raw`: what a broken or hostile
+  client might send, to test that the server shrugs it off.
 
 Every message carries a string ``sequenceNumber`` increasing by one. From the
 server it accepts ``media`` (played out at real time: the caller keeps a
@@ -321,6 +323,16 @@ class TwilioCaller:
                 "dtmf": {"track": "inbound_track", "digit": digit},
             }
         )
+
+    async def send_raw(self, data: str | bytes) -> None:
+        """Send one websocket message exactly as given: a text frame for ``str``, else binary."""
+        if self._ws is None or self._ws.closed:
+            raise ConnectionError("stream is closed")
+        async with self._send_lock:
+            if isinstance(data, str):
+                await self._ws.send_str(data)
+            else:
+                await self._ws.send_bytes(data)
 
     async def hang_up(self) -> None:
         """The caller hangs up: ``stop``, then close the socket (1000)."""

@@ -204,6 +204,7 @@ async def test_a_dial_refused_every_time_fails_after_max_attempts(fresh, twilio,
     assert [e.appointment.id for e in summary.failed] == [made[0]["id"], made[1]["id"]]
     assert summary.exit_code() == 1
     assert "2 failed, 0 need a person" in summary.render()
+    assert made[1]["phone"] not in summary.render()  # though Twilio's error quotes it
     stored = {r["appointment_id"]: r for r in await reminders()}
     assert (stored[made[0]["id"]]["state"], stored[made[0]["id"]]["attempts"]) == ("failed", 3)
     assert "HTTP 503" in stored[made[0]["id"]]["reason"]

@@ -44,7 +44,7 @@ async def test_selects_the_days_scheduled_appointments_with_phone_and_vehicle(fr
     assert [a.id for a in found] == [w["id"] for w in wanted]
     assert [a.phone for a in found] == [number(0), number(1)]
     assert found[0].vehicle == "2019 Honda Civic"
-    assert found[0].customer_name == "Pat0 Driver"
+    assert found[0].first_name == "Pat0"
     assert found[0].scheduled_at == at(DAY, 9)
 
 
@@ -199,7 +199,7 @@ async def test_dry_run_prints_the_plan_and_touches_nothing(fresh, twilio, teleph
     assert summary.exit_code() == 0
     assert [line.split(" appointment")[0].strip() for line in lines] == [
         "would skip (already_reminded)", "would dial", "would dial", "would skip (not_allowlisted)"]
-    assert f"appointment {made[1]['id']} at 09:30, Pat1 Driver {number(1)} (oil change, 2019 Honda Civic)" \
+    assert f"appointment {made[1]['id']} at 09:30, Pat1 +1******0101 (oil change, 2019 Honda Civic)" \
         in lines[1]
     rendered = summary.render()
     assert "dry run: nothing dialled or written" in rendered

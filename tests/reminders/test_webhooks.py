@@ -132,11 +132,11 @@ async def test_a_person_gets_the_agent_in_reminder_mode(launcher, twilio, teleph
     parameters = {p.get("name"): p.get("value") for p in stream}
     assert {k: v for k, v in parameters.items() if k != "token"} == {
         "customer": made["phone"], "shop": SHOP, "direction": "outbound",
-        "appointment_id": str(made["id"])}
-    assert stream_token_problem(parameters["token"], made["sid"]) is None
+        "appointment_id": str(made["id"]), "caller_id": "dialled"}  # we rang the number on file
+    assert stream_token_problem(parameters, made["sid"]) is None
     log = await call_log(made["sid"])
-    assert (log["direction"], log["from_number"], log["to_number"], log["outcome"]) == (
-        "outbound", SHOP, made["phone"], None)
+    assert (log["direction"], log["from_number"], log["to_number"], log["outcome"], log["caller_id"]) == (
+        "outbound", SHOP, made["phone"], None, "dialled")
     assert await crm.claim_stream(made["sid"])  # the media stream it leads to will be let in
 
 

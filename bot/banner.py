@@ -1,0 +1,31 @@
+"""What the launcher prints once it is ready: where Twilio and a developer reach it, and what
+is still missing. Printed, not logged: the test page's link holds its token, which log lines
+never show."""
+
+from __future__ import annotations
+
+from bot.browser_test import page_url
+from bot.twilio_webhooks import stream_url
+from crm.settings import Settings
+from pipeline.services import missing_keys
+
+
+def banner(settings: Settings) -> list[str]:
+    local = f"http://{settings.host}:{settings.port}"
+    lines = [
+        f"Twilio voice webhook:  {settings.base_url}/twilio/voice (POST)",
+        f"Twilio status webhook: {settings.base_url}/twilio/status (POST)",
+        f"Media stream:          {stream_url(settings)}",
+        f"Browser test call:     {page_url(settings)}" if settings.test_page_enabled
+        else "Browser test call:     off (set TEST_PAGE=true to serve it on this machine)",
+        f"Health:                {local}/health",
+    ]
+    lines += [f"{key} is not set: calls get an apology instead of {' and '.join(purposes)}"
+              for key, purposes in missing_keys(settings).items()]
+    if not settings.twilio_auth_token:
+        lines.append("TWILIO_AUTH_TOKEN is not set: Twilio webhooks are refused (403)")
+    if not settings.database_url:
+        lines.append("DATABASE_URL is not set: using the embedded PostgreSQL in .data/")
+    if not settings.redis_url:
+        lines.append("REDIS_URL is not set: using the embedded Redis in .data/")
+    return lines
