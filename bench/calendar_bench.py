@@ -28,8 +28,8 @@ from typing import Any
 import calendar_adapter
 import crm
 from calendar_adapter.rules import ShopRules
+from config.settings import get_settings
 from crm import db
-from crm.settings import get_settings
 
 Request = tuple[str, str, int, int]  # start time, service, customer id, vehicle id
 _KEYS = "bench:"  # idempotency-key prefix of every benchmark booking

@@ -6,8 +6,8 @@ import argparse
 
 from calendar_adapter.backends import backend
 from calendar_adapter.errors import CalendarConfigError
-from crm import log_privacy
-from crm.settings import ConfigError, get_settings
+from config import log_privacy
+from config.settings import ConfigError, get_settings
 
 
 def main() -> None:
@@ -22,7 +22,7 @@ def main() -> None:
     # Imported once the configuration is known to be good: Pipecat announces itself on import.
     import uvicorn
 
-    from pipeline.twilio_serializer import MAX_MESSAGE_BYTES
+    from telephony.serializer import MAX_MESSAGE_BYTES
 
     # The banner (bot/banner.py) is printed by the app once it is ready, whatever started it.
     uvicorn.run("bot.app:create_app", factory=True, host=settings.host, port=settings.port,

@@ -15,11 +15,11 @@ import crm
 from bot import browser_test, health, media_stream, reminder_webhooks, twilio_webhooks
 from bot.banner import banner
 from bot.calls import ActiveCalls
-from crm import log_privacy
+from config import log_privacy
+from config.settings import get_settings
 from crm.migrate import migrate
-from crm.settings import get_settings
 from pipeline import turns
-from pipeline.telephony import Telephony, TelephonyUnavailable
+from telephony.rest import NoTwilioAccount, TwilioRest
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,8 @@ def create_app() -> FastAPI:
     log_privacy.install()  # here, so `uvicorn bot.app:create_app --factory` gets it too
     calls = ActiveCalls()
     try:
-        telephony: Telephony | None = Telephony(get_settings())
-    except TelephonyUnavailable as exc:
+        telephony: TwilioRest | None = TwilioRest(get_settings())
+    except NoTwilioAccount as exc:
         log.warning("no hang-up or transfer through Twilio's REST API: %s", exc)
         telephony = None
 

@@ -5,9 +5,9 @@ never show."""
 from __future__ import annotations
 
 from bot.browser_test import page_url
-from bot.twilio_webhooks import stream_url
-from crm.settings import Settings
+from config.settings import Settings
 from pipeline.services import missing_keys
+from telephony.twiml import stream_url
 
 
 def banner(settings: Settings) -> list[str]:

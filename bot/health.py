@@ -9,9 +9,9 @@ from fastapi.responses import JSONResponse
 
 import crm
 from bot.calls import ActiveCalls
+from config.settings import get_settings
 from crm import db
 from crm.cache import cache
-from crm.settings import get_settings
 
 
 async def _database_ok() -> bool:

@@ -18,13 +18,13 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 import crm
 from bot.calls import ActiveCalls
-from bot.twilio_security import stream_token_problem
+from config.settings import get_settings
 from crm.identity import CallerId
-from crm.settings import get_settings
 from pipeline.call import run_call
 from pipeline.session import CallStart
-from pipeline.telephony import Telephony
-from pipeline.twilio_serializer import UnfitMessage, stream_message
+from telephony.rest import TwilioRest
+from telephony.serializer import UnfitMessage, stream_message
+from telephony.stream_tokens import stream_token_problem
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ async def _admission_problem(start: CallStart, parameters: dict[str, str],
     return None if claimed else "no open call for this stream, or it already has one"
 
 
-def router(calls: ActiveCalls, telephony: Telephony | None) -> APIRouter:
+def router(calls: ActiveCalls, telephony: TwilioRest | None) -> APIRouter:
     routes = APIRouter()
 
     @routes.websocket("/twilio/stream")

@@ -12,29 +12,20 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response
-from twilio.twiml.voice_response import VoiceResponse
 
 import crm
 from bot.calls import ActiveCalls
-from bot.twilio_webhooks import SignedForm, connect_stream, twiml
+from bot.twilio_webhooks import SignedForm
+from config import lines
+from config.settings import Settings, get_settings
 from crm.identity import CallerId
-from crm.settings import Settings, get_settings
 from pipeline import services
 from reminders import message
+from telephony.twiml import connect_stream, say_and_hang_up, twiml
 
 log = logging.getLogger(__name__)
 
 MACHINE = frozenset({"machine_end_beep", "machine_end_silence", "machine_end_other", "fax"})
-NO_LONGER_NEEDED = ("Hello, this is {shop} about a reminder that is no longer needed."
-                    " Sorry to bother you, goodbye.")
-
-
-def say_and_hang_up(text: str | None) -> VoiceResponse:
-    response = VoiceResponse()
-    if text:
-        response.say(text)
-    response.hangup()
-    return response
 
 
 def call_back_number(settings: Settings) -> str | None:
@@ -81,7 +72,7 @@ def router(calls: ActiveCalls) -> APIRouter:
             log.info("reminder call %s: appointment %s is no longer active", call_sid, appointment_id)
             if machine:
                 return twiml(say_and_hang_up(None))
-            return twiml(say_and_hang_up(NO_LONGER_NEEDED.format(shop=settings.shop_name)))
+            return twiml(say_and_hang_up(lines.NO_LONGER_NEEDED.format(shop=settings.shop_name)))
         spoken = message.voicemail(settings.shop_name, appointment.scheduled_at.astimezone(settings.tz),
                                    call_back_number(settings))
         if machine:

@@ -22,7 +22,7 @@ from calendar_adapter.errors import (
     SlotUnavailable,
 )
 from calendar_adapter.rules import ShopRules
-from crm.settings import get_settings
+from config.settings import get_settings
 
 
 def _shop(now: datetime | None) -> tuple[ShopRules, datetime]:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from calendar_adapter.errors import InvalidRequest
 from calendar_adapter.speech import say_day, say_minutes, say_time, say_when
-from crm.settings import Settings
+from config.settings import Settings
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 

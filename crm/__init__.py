@@ -13,7 +13,7 @@ from crm.call_logs import (
     record_outcome,
     record_proof,
 )
-from crm.customers import create_customer, forget_customer, lookup_customer
+from crm.customers import create_customer, customer_record, forget_customer, lookup_customer
 from crm.errors import CRMError, DatabaseUnavailable
 from crm.vehicles import decode_vin, get_vehicle_info
 
@@ -35,6 +35,7 @@ __all__ = [
     "close",
     "close_call_log",
     "create_customer",
+    "customer_record",
     "decode_vin",
     "forget_customer",
     "get_call_log",

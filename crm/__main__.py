@@ -10,9 +10,10 @@ import sys
 import time
 from datetime import date
 
-from crm import close, log_privacy, migrate, purge_transcripts, seed
+from config import log_privacy
+from config.settings import get_settings
+from crm import close, migrate, purge_transcripts, seed
 from crm.errors import DatabaseUnavailable
-from crm.settings import get_settings
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -18,8 +18,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from config.settings import get_settings
 from crm import embedded
-from crm.settings import get_settings
 
 log = logging.getLogger(__name__)
 

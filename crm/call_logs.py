@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from psycopg.types.json import Jsonb
 
+from config.settings import get_settings
 from crm import db
-from crm.settings import get_settings
 
 Role = Literal["caller", "agent"]
 OUTCOMES = frozenset({

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from config.phones import e164
+from config.settings import get_settings
 from crm import db
 from crm.cache import cache
-from crm.phones import e164
-from crm.settings import get_settings
+from crm.records import CustomerRecord
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def cache_key(phone: str) -> str:
 
 
 async def lookup_customer(phone: str) -> dict[str, Any]:
-    """The caller's record by phone number, in any reasonable format; never raises for
+    """The caller's record by phone number, in any reasonable format, as JSON; never raises for
     an unknown or malformed number (`found: false`). Cached for 5 minutes."""
     try:
         number = e164(phone, get_settings().phone_region)
@@ -61,6 +62,12 @@ async def lookup_customer(phone: str) -> dict[str, Any]:
     )
     await store.put(key, answer, generation)
     return answer
+
+
+async def customer_record(phone: str) -> CustomerRecord | None:
+    """`lookup_customer`, typed: the record, or None for a number not on file (or not one)."""
+    answer = await lookup_customer(phone)
+    return CustomerRecord.from_json(answer) if answer["found"] else None
 
 
 async def create_customer(

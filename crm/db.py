@@ -14,9 +14,9 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from config.settings import get_settings
 from crm import embedded
 from crm.errors import DatabaseUnavailable
-from crm.settings import get_settings
 
 _pool: AsyncConnectionPool | None = None
 _lock = asyncio.Lock()

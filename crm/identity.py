@@ -18,17 +18,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from crm.customers import lookup_customer
-from crm.phones import e164
+from config.phones import e164
+from crm.customers import customer_record, lookup_customer
+from crm.records import CustomerRecord
 from crm.vehicles import decode_vin, get_vehicle_info
 
-# Twilio's From for a withheld number: the words spelled on a keypad (ANONYMOUS, RESTRICTED,
-# BLOCKED, UNKNOWN, UNAVAILABLE, PRIVATE), or the word itself.
-_WITHHELD = frozenset({
-    "+266696687", "+7378742833", "+2562533", "+8656696", "+86282452253", "+7748283",
-    "anonymous", "restricted", "blocked", "unknown", "unavailable", "private",
-})
-ATTESTED_VERSTAT = "TN-Validation-Passed-A"  # the carrier vouches the caller owns the number
 MAX_FAILED_PROOFS = 3  # per call: enough for a misheard name, too few to guess with
 
 # Common spoken names of a make, as the make is stored.
@@ -49,22 +43,6 @@ class CallerId(StrEnum):
         return self in (CallerId.ATTESTED, CallerId.DIALLED)
 
 
-def caller_id(from_number: str | None, stir_verstat: str | None, region: str = "US") -> CallerId:
-    """How an inbound call's `From` can be believed, given Twilio's `StirVerstat`."""
-    number = (from_number or "").strip()
-    if number.lower() in _WITHHELD or not _valid(number, region):
-        return CallerId.WITHHELD
-    return CallerId.ATTESTED if stir_verstat == ATTESTED_VERSTAT else CallerId.UNATTESTED
-
-
-def _valid(number: str, region: str) -> bool:
-    try:
-        e164(number, region)
-    except ValueError:
-        return False
-    return True
-
-
 def _letters(text: Any) -> str:
     """Lower-case letters and digits only, accents dropped: how spoken names are compared."""
     decomposed = unicodedata.normalize("NFKD", str(text or ""))
@@ -82,32 +60,23 @@ class Proof:
     def given(self) -> bool:
         return bool(self.last_name or self.vehicle_make or self.vin_last4)
 
-    def fits(self, record: dict[str, Any]) -> bool:
+    def fits(self, record: CustomerRecord) -> bool:
         """The last name on file, plus the make or the VIN's last four of one of its vehicles."""
-        last_name = _letters(record["customer"].get("last_name"))
+        last_name = _letters(record.customer.last_name)
         if not last_name or _letters(self.last_name) != last_name:
             return False
         make = _letters(self.vehicle_make)
         make = _MAKE_ALIASES.get(make, make)
         vin_end = _letters(self.vin_last4).upper()
-        return any(
-            (make and _letters(vehicle["make"]) == make)
-            or (len(vin_end) == 4 and vehicle["vin"].endswith(vin_end))
-            for vehicle in record.get("vehicles") or []
-        )
+        return any((make and _letters(vehicle.make) == make)
+                   or (len(vin_end) == 4 and vehicle.vin.endswith(vin_end))
+                   for vehicle in record.vehicles)
 
 
-def reduced(record: dict[str, Any], *, last_name: bool = True) -> dict[str, Any]:
-    """`record` without what a caller not proven to own it may hear: email, VINs, mileage
-    (and, while the caller still has to prove it, the last name the proof asks for)."""
-    hidden = {"email"} if last_name else {"email", "last_name"}
-    return {
-        **record,
-        "customer": {k: v for k, v in record["customer"].items() if k not in hidden},
-        "vehicles": [{k: v for k, v in vehicle.items() if k not in ("vin", "mileage")}
-                     for vehicle in record.get("vehicles") or []],
-    }
-
+# What of a record a caller may not hear: not proven to own it (email, VINs, mileage), and,
+# while the caller ID of their own still has to be proven, the last name the proof asks for.
+REDUCED = frozenset({"email", "vin", "mileage"})
+UNPROVEN = REDUCED | {"last_name"}
 
 NOT_YOURS = ("Only the caller's own record can be read. For another customer's record, ask the"
              " caller for the last name on it and the make of one of its vehicles (or the last four"
@@ -117,6 +86,8 @@ PROVE_FIRST = ("The caller ID is not verified, so before moving or cancelling as
                " characters of its VIN), and pass them to lookup_customer with the caller's number.")
 TOO_MANY = ("Too many wrong answers on this call: do not try again; offer to transfer the caller to a"
             " service advisor.")
+NO_MATCH = "Those details do not match a record for that number."
+NOT_ON_RECORD = "That vehicle is not on the caller's record."
 
 
 @dataclass
@@ -134,9 +105,12 @@ class CallerAccess:
 
     @classmethod
     def of(cls, number: str | None, caller: CallerId, region: str = "US") -> CallerAccess:
-        if caller is CallerId.WITHHELD or not number or not _valid(number, region):
-            return cls(None, CallerId.WITHHELD)
-        return cls(e164(number, region), caller)
+        try:
+            if caller is not CallerId.WITHHELD and number:
+                return cls(e164(number, region), caller)
+        except ValueError:
+            pass
+        return cls(None, CallerId.WITHHELD)
 
     # --- who may do what -------------------------------------------------------------------
 
@@ -144,50 +118,49 @@ class CallerAccess:
         """Whether the call may move or cancel appointments of the record of `phone`."""
         return (phone == self.number and self.caller_id.trusted) or phone in self.proven
 
-    def _reads_in_full(self, phone: str) -> bool:
-        return phone == self.number and self.may_change(phone)
-
-    def view(self, record: dict[str, Any]) -> dict[str, Any]:
-        """`record` as this call may see it."""
-        if not record.get("found"):
-            return record
-        phone = record["customer"]["phone"]
-        if self._reads_in_full(phone):
-            return record
+    def hidden(self, phone: str) -> frozenset[str] | None:
+        """What of the record of `phone` the call may not see; None: the whole record."""
         if phone == self.number:
-            return reduced(record, last_name=False)
-        return reduced(record) if phone in self.proven else {"found": False, "phone": phone}
+            return frozenset() if self.may_change(phone) else UNPROVEN
+        return REDUCED if phone in self.proven else None
+
+    def view(self, record: CustomerRecord) -> dict[str, Any]:
+        """`record` as JSON, as far as this call may see it."""
+        hidden = self.hidden(record.customer.phone)
+        if hidden is None:
+            return {"found": False, "phone": record.customer.phone}
+        return record.as_json(hide=hidden)
 
     # --- reading ---------------------------------------------------------------------------
 
-    async def own_record(self) -> dict[str, Any]:
-        """The caller's own record as the call may see it (`found: false` when withheld)."""
-        if self.number is None:
-            return {"found": False, "phone": None}
-        return self.view(await lookup_customer(self.number))
+    async def own_record(self) -> CustomerRecord | None:
+        """The caller's own record (see `view` for what of it the call may see)."""
+        return await customer_record(self.number) if self.number else None
 
     async def lookup(self, phone: str, proof: Proof = Proof()) -> dict[str, Any]:
         """`lookup_customer` for this call: the caller's own record, or one they prove."""
-        record = await lookup_customer(phone)
-        number = record["customer"]["phone"] if record.get("found") else record.get("phone")
+        answer = await lookup_customer(phone)
+        number = answer["customer"]["phone"] if answer["found"] else answer.get("phone")
         if not isinstance(number, str) or not number.startswith("+"):
-            return record  # not a phone number: nothing was found, and the reason says why
+            return answer  # not a phone number: nothing was found, and the reason says why
+        record = CustomerRecord.from_json(answer) if answer["found"] else None
         if proof.given() and not self.may_change(number):
             return self._prove(number, record, proof)
-        if number == self.number or number in self.proven:
+        if record is not None and self.hidden(number) is not None:
             return self.view(record)
+        if number == self.number:
+            return answer  # the caller's own number, not on file
         return {"found": False, "phone": number, "reason": NOT_YOURS}
 
-    def _prove(self, number: str, record: dict[str, Any], proof: Proof) -> dict[str, Any]:
+    def _prove(self, number: str, record: CustomerRecord | None, proof: Proof) -> dict[str, Any]:
         if self.failed_proofs >= MAX_FAILED_PROOFS:
             return {"found": False, "phone": number, "reason": TOO_MANY}
-        if record.get("found") and proof.fits(record):
+        if record is not None and proof.fits(record):
             self.proven.add(number)
             return {**self.view(record), "verified": True}
         self.failed_proofs += 1
         # An unknown number and a wrong answer get the same words: neither says whether it exists.
-        return {"found": False, "phone": number, "verified": False,
-                "reason": "Those details do not match a record for that number."}
+        return {"found": False, "phone": number, "verified": False, "reason": NO_MATCH}
 
     async def vehicle_info(self, vin: str | None = None, vehicle_id: int | None = None) -> dict[str, Any]:
         """`get_vehicle_info` for this call: a vehicle of a record it may see, or a VIN's facts
@@ -196,22 +169,21 @@ class CallerAccess:
         record = await self._record_of(answer["vehicle"]["customer_id"]) if answer.get("found") else None
         if record is None:
             if vin is None:
-                return {"found": False, "reason": "That vehicle is not on the caller's record."}
+                return {"found": False, "reason": NOT_ON_RECORD}
             return {**decode_vin(vin), "found": False}
-        if not self._reads_in_full(record["customer"]["phone"]):
-            hidden = ("vin", "mileage")
-            answer = {k: v for k, v in answer.items() if k != "vin"}
-            answer["vehicle"] = {k: v for k, v in answer["vehicle"].items() if k not in hidden}
+        hidden = self.hidden(record.customer.phone) or frozenset()
+        answer = {name: value for name, value in answer.items() if name not in hidden}
+        answer["vehicle"] = {name: value for name, value in answer["vehicle"].items() if name not in hidden}
         return answer
 
-    async def _records(self) -> list[dict[str, Any]]:
+    async def _records(self) -> list[CustomerRecord]:
         """The records this call may see at all, in full or reduced."""
         numbers = ([self.number] if self.number else []) + sorted(self.proven - {self.number})
-        records = [await lookup_customer(number) for number in numbers]
-        return [record for record in records if record.get("found")]
+        records = [await customer_record(number) for number in numbers]
+        return [record for record in records if record is not None]
 
-    async def _record_of(self, customer_id: int) -> dict[str, Any] | None:
-        return next((r for r in await self._records() if r["customer"]["id"] == customer_id), None)
+    async def _record_of(self, customer_id: int) -> CustomerRecord | None:
+        return next((r for r in await self._records() if r.customer.id == customer_id), None)
 
     # --- changing --------------------------------------------------------------------------
 
@@ -219,14 +191,13 @@ class CallerAccess:
         """None when the call may change upcoming appointment `appointment_id`; else the
         reason to give."""
         for record in await self._records():
-            if any(a["id"] == appointment_id for a in record.get("upcoming_appointments") or []):
-                return None if self.may_change(record["customer"]["phone"]) else PROVE_FIRST
+            if record.upcoming_visit(appointment_id):
+                return None if self.may_change(record.customer.phone) else PROVE_FIRST
         return "I can't find that appointment among the caller's upcoming ones."
 
-    async def owner_of_vehicle(self, vehicle_id: int) -> dict[str, Any] | None:
+    async def owner_of_vehicle(self, vehicle_id: int) -> CustomerRecord | None:
         """The record a vehicle is on, if it is one the call may see (and so book for)."""
-        return next((r for r in await self._records()
-                     if any(v["id"] == vehicle_id for v in r.get("vehicles") or [])), None)
+        return next((r for r in await self._records() if r.vehicle(vehicle_id) is not None), None)
 
     def adopt(self, number: str) -> None:
         """A record this call created (a new customer) is the caller's to change."""

@@ -22,9 +22,9 @@ from tqdm import tqdm
 from vininfo import Vin
 from vininfo.dicts.wmi import WMI
 
+from config.settings import Settings, get_settings
 from crm import db
 from crm.cache import cache
-from crm.settings import Settings, get_settings
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 PAST_DAYS = 540

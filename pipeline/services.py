@@ -16,7 +16,7 @@ from pipecat.services.deepgram.tts import DeepgramTTSService
 from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.transcriptions.language import Language
 
-from crm.settings import Settings
+from config.settings import Settings
 
 SAMPLE_RATE = 8000  # Twilio's; nothing gains from resampling phone audio upwards
 

@@ -10,10 +10,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Literal
 
 import crm
 from crm.identity import CallerAccess, CallerId
+from crm.records import CustomerRecord
 from processors.card_redactor import redact_card_numbers
 
 log = logging.getLogger(__name__)
@@ -35,14 +37,29 @@ class CallStart:
     caller_id: CallerId = CallerId.UNATTESTED  # how far `customer_number` can be believed
 
 
+class Ending(Enum):
+    """How a call ends, and the call log's outcome for it when nothing else was achieved
+    (a booking, say, recorded as it happens, is kept instead)."""
+
+    CALLER_LEFT = "caller_hung_up"
+    AGENT_HUNG_UP = "completed"  # the conversation was finished (end_call)
+    NO_INPUT = "no_input"  # the caller stayed silent through the re-prompts
+    TRANSFERRED = "transferred"
+    FAILED = "error"
+
+    @property
+    def outcome(self) -> str:
+        return self.value
+
+
 @dataclass
 class CallSession:
     """Mutable facts of a live call the tools and the launcher share."""
 
     start: CallStart
     access: CallerAccess  # which records the call may see and change
-    record: dict[str, Any]  # the customer's own record, as `access` lets the call see it
-    ending: Literal["caller", "agent", "no_input", "transferred", "error"] = "caller"
+    record: CustomerRecord | None  # the customer's own record (None: unknown, withheld)
+    ending: Ending = Ending.CALLER_LEFT
     _writes: asyncio.Queue[Callable[[], Awaitable[Any]] | None] = field(
         default_factory=asyncio.Queue, repr=False
     )
@@ -54,7 +71,7 @@ class CallSession:
 
     @property
     def customer_id(self) -> int | None:
-        return self.record["customer"]["id"] if self.record.get("found") else None
+        return self.record.customer.id if self.record else None
 
     def begin(self) -> None:
         self._writer = asyncio.create_task(self._write_in_order(), name=f"call-log-{self.call_sid}")
@@ -80,9 +97,7 @@ class CallSession:
 
     async def finish(self) -> None:
         """Flush pending writes, then close the log by how the call ended."""
-        fallback = {"caller": "caller_hung_up", "agent": "completed", "no_input": "no_input",
-                    "transferred": "transferred", "error": "error"}[self.ending]
-        self._writes.put_nowait(lambda: crm.close_call_log(self.call_sid, fallback))
+        self._writes.put_nowait(lambda: crm.close_call_log(self.call_sid, self.ending.outcome))
         self._writes.put_nowait(None)
         if self._writer is not None:
             await self._writer

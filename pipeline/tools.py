@@ -1,209 +1,214 @@
 """The tools the language model may call, wired to `crm` and `calendar_adapter`.
 
-Each tool answers JSON. What a call may read and change is decided by `crm.identity`, never by
-the prompt: the caller's own record, and records the caller proves on the call. Bookings are
-made on a record the call may see (created from `customer_name` for a new caller). Writes
-are shielded from barge-in cancellation and carry an idempotency key, so a
-caller talking over the agent never leaves a half-known booking, and a retry never books twice.
-A tool that fails makes the agent apologise and offer a transfer instead of going quiet.
+Each tool is a method whose name, signature and docstring are its schema (Pipecat's direct
+functions), and answers JSON. What a call may read and change is decided by `crm.identity`,
+never by the prompt: the caller's own record, and records the caller proves on the call.
+Bookings are made on a record the call may see (created from `customer_name` for a new
+caller). Writes are shielded from barge-in cancellation and carry an idempotency key, so a
+caller talking over the agent never leaves a half-known booking, and a retry never books
+twice. A tool that fails makes the agent apologise and offer a transfer instead of going quiet.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.frames.frames import EndWorkerFrame, FunctionCallResultProperties, TTSSpeakFrame
-from pipecat.services.llm_service import FunctionCallParams, LLMService
+from pipecat.services.llm_service import FunctionCallParams
 
 import calendar_adapter
 import crm
+from config import lines
+from config.phones import e164
+from config.settings import Settings
 from crm.identity import Proof
-from crm.phones import e164
-from crm.settings import Settings
-from pipeline.session import CallSession
+from pipeline.session import CallSession, Ending
 
 log = logging.getLogger(__name__)
 
-APOLOGY = ("I'm sorry, I'm having trouble reaching our scheduling system right now. "
-           "I can transfer you to a service advisor, or you can call back a little later.")
-TRANSFERRING = "Sure, I'm connecting you with a service advisor now. Please hold."
+Answer = dict[str, Any]
+Tool = Callable[..., Awaitable[Answer]]
 
-_TIME = {"type": "string", "description": "ISO 8601 date-time in shop time, e.g. 2026-12-01T10:00"}
-_SERVICE = {"type": "string",
-            "description": "What the car needs, e.g. oil change, tire rotation, brake service"}
-_APPOINTMENT = {"type": "integer", "description": "The appointment's id from the caller's record"}
-_REASON = {"type": "string", "description": "Why, in a few words"}
 
-SCHEMAS = {
-    "lookup_customer": FunctionSchema(
-        "lookup_customer",
-        "Find a customer, their vehicles and upcoming appointments by phone. Another number than"
-        " the caller's (or the caller's own, when the answer asks for it) needs the caller to say"
-        " the last name on the record and the make of one of its vehicles or its VIN's last four.",
-        {"phone": {"type": "string", "description": "Phone number in any format"},
-         "last_name": {"type": "string", "description": "The last name the caller says is on the record"},
-         "vehicle_make": {"type": "string", "description": "The make of one of its vehicles, as said"},
-         "vin_last4": {"type": "string", "description": "The last four characters of a vehicle's VIN"}},
-        ["phone"]),
-    "get_vehicle_info": FunctionSchema(
-        "get_vehicle_info", "Decode a VIN, or get the service history of a vehicle on the record.",
-        {"vin": {"type": "string", "description": "17-character VIN"},
-         "vehicle_id": {"type": "integer", "description": "Vehicle id from the customer record"}},
-        []),
-    "check_availability": FunctionSchema(
-        "check_availability", "Open appointment start times on a day.",
-        {"date": {"type": "string", "description": "YYYY-MM-DD"}, "service_type": _SERVICE},
-        ["date"]),
-    "book_appointment": FunctionSchema(
-        "book_appointment", "Book a service appointment for the caller after they agreed.",
-        {"start_time": _TIME, "service_type": _SERVICE,
-         "vehicle_id": {"type": "integer", "description": "Which of the caller's vehicles"},
-         "customer_name": {"type": "string", "description": "First and last name of a new caller"},
-         "callback_number": {"type": "string",
-                             "description": "A new caller's phone number, when their caller ID is withheld"},
-         "notes": {"type": "string", "description": "Anything the technician should know"}},
-        ["start_time", "service_type"]),
-    "reschedule_appointment": FunctionSchema(
-        "reschedule_appointment", "Move one of the caller's appointments to a new time.",
-        {"appointment_id": _APPOINTMENT, "start_time": _TIME},
-        ["appointment_id", "start_time"]),
-    "cancel_appointment": FunctionSchema(
-        "cancel_appointment", "Cancel one of the caller's appointments after they confirmed.",
-        {"appointment_id": _APPOINTMENT}, ["appointment_id"]),
-    "confirm_appointment": FunctionSchema(
-        "confirm_appointment", "Mark the reminded appointment as confirmed by the customer.",
-        {"appointment_id": _APPOINTMENT}, ["appointment_id"]),
-    "transfer_to_human": FunctionSchema(
-        "transfer_to_human", "Hand the call to a service advisor.", {"reason": _REASON},
-        ["reason"]),
-    "end_call": FunctionSchema(
-        "end_call", "Say goodbye and hang up when the conversation is finished.",
-        {"reason": _REASON}, ["reason"]),
-}
+def _answering(tool: Tool) -> Callable[..., Awaitable[None]]:
+    """A tool method that answers JSON, as a direct function: what the model passes beyond the
+    signature is left out, a missing argument is said back to the model, and a failure is an
+    apology to the caller."""
+    signature = inspect.signature(tool)
 
-Action = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+    @functools.wraps(tool)
+    async def direct(self: CallTools, params: FunctionCallParams, **arguments: Any) -> None:
+        known = {name: value for name, value in arguments.items() if name in signature.parameters}
+        try:
+            signature.bind(self, params, **known)
+        except TypeError as exc:
+            await params.result_callback({"error": str(exc)})
+            return
+        try:
+            # Shielded: a barge-in cancels the handler, never a booking half-way.
+            answer = await asyncio.shield(tool(self, params, **known))
+        except Exception:
+            log.exception("call %s: tool %s failed", self.session.call_sid, params.function_name)
+            await params.result_callback(
+                {"error": "the system is unavailable; the caller was offered a transfer"},
+                properties=FunctionCallResultProperties(run_llm=False))
+            await params.llm.push_frame(TTSSpeakFrame(lines.APOLOGY))
+            return
+        await params.result_callback(answer)
+
+    return direct
 
 
 class CallTools:
     """The tools of one call, bound to its session."""
 
     def __init__(self, session: CallSession, settings: Settings) -> None:
-        self._session = session
+        self.session = session
         self._settings = settings
-        self._actions: dict[str, Action] = {
-            "lookup_customer": self._lookup_customer,
-            "get_vehicle_info": self._get_vehicle_info,
-            "check_availability": self._check_availability,
-            "book_appointment": self._book,
-            "reschedule_appointment": self._reschedule,
-            "cancel_appointment": self._cancel,
-        }
-        if session.start.appointment_id is not None:
-            self._actions["confirm_appointment"] = self._confirm
 
     def schema(self) -> ToolsSchema:
-        names = [*self._actions, "transfer_to_human", "end_call"]
-        return ToolsSchema(standard_tools=[SCHEMAS[name] for name in names])
-
-    def register(self, llm: LLMService) -> None:
-        for name, action in self._actions.items():
-            llm.register_function(name, self._answering(action))
-        llm.register_function("transfer_to_human", self._transfer_to_human)
-        llm.register_function("end_call", self._end_call)
-
-    def _answering(self, action: Action) -> Callable[[FunctionCallParams], Awaitable[None]]:
-        async def handler(params: FunctionCallParams) -> None:
-            try:
-                # Shielded: a barge-in cancels the handler, never a booking half-way.
-                result = await asyncio.shield(action(dict(params.arguments)))
-            except Exception:
-                log.exception("call %s: tool %s failed", self._session.call_sid,
-                              params.function_name)
-                await params.result_callback(
-                    {"error": "the system is unavailable; the caller was offered a transfer"},
-                    properties=FunctionCallResultProperties(run_llm=False))
-                await params.llm.push_frame(TTSSpeakFrame(APOLOGY))
-                return
-            await params.result_callback(result)
-
-        return handler
+        tools = [self.lookup_customer, self.get_vehicle_info, self.check_availability,
+                 self.book_appointment, self.reschedule_appointment, self.cancel_appointment,
+                 self.transfer_to_human, self.end_call]
+        if self.session.start.appointment_id is not None:
+            tools.append(self.confirm_appointment)
+        return ToolsSchema(standard_tools=tools)
 
     # --- reading ---------------------------------------------------------------------------
 
-    async def _lookup_customer(self, args: dict[str, Any]) -> dict[str, Any]:
-        proof = Proof(*(_text(args.get(name)) for name in ("last_name", "vehicle_make", "vin_last4")))
-        answer = await self._session.access.lookup(str(args.get("phone", "")), proof)
+    @_answering
+    async def lookup_customer(self, params: FunctionCallParams, phone: str, last_name: str | None = None,
+                              vehicle_make: str | None = None, vin_last4: str | None = None) -> Answer:
+        """Find a customer, their vehicles and upcoming appointments by phone. Another number than
+        the caller's (or the caller's own, when the answer asks for it) needs the caller to say
+        the last name on the record and the make of one of its vehicles or its VIN's last four.
+
+        Args:
+            phone: Phone number in any format.
+            last_name: The last name the caller says is on the record.
+            vehicle_make: The make of one of its vehicles, as said.
+            vin_last4: The last four characters of a vehicle's VIN.
+        """
+        proof = Proof(_text(last_name), _text(vehicle_make), _text(vin_last4))
+        answer = await self.session.access.lookup(str(phone), proof)
         if "verified" in answer:
-            self._session.proof(answer["customer"]["id"] if answer["verified"] else None)
+            self.session.proof(answer["customer"]["id"] if answer["verified"] else None)
             await self._refresh_record()
         return answer
 
-    async def _get_vehicle_info(self, args: dict[str, Any]) -> dict[str, Any]:
-        vehicle_id = _whole(args.get("vehicle_id"))
-        vin = _text(args.get("vin"))
-        if vin is None and vehicle_id is None:
-            return {"found": False, "reason": "Give a VIN or a vehicle id from the caller's record."}
-        return await self._session.access.vehicle_info(vin=vin, vehicle_id=None if vin else vehicle_id)
+    @_answering
+    async def get_vehicle_info(self, params: FunctionCallParams, vin: str | None = None,
+                               vehicle_id: int | None = None) -> Answer:
+        """Decode a VIN, or get the service history of a vehicle on the record.
 
-    async def _check_availability(self, args: dict[str, Any]) -> dict[str, Any]:
-        return await calendar_adapter.check_availability(args.get("date", ""),
-                                                         args.get("service_type"))
+        Args:
+            vin: 17-character VIN.
+            vehicle_id: Vehicle id from the customer record.
+        """
+        vin, vehicle = _text(vin), _whole(vehicle_id)
+        if vin is None and vehicle is None:
+            return {"found": False, "reason": "Give a VIN or a vehicle id from the caller's record."}
+        return await self.session.access.vehicle_info(vin=vin, vehicle_id=None if vin else vehicle)
+
+    @_answering
+    async def check_availability(self, params: FunctionCallParams, date: str,
+                                 service_type: str | None = None) -> Answer:
+        """Open appointment start times on a day.
+
+        Args:
+            date: The day, YYYY-MM-DD.
+            service_type: What the car needs, e.g. oil change, tire rotation, brake service.
+        """
+        return await calendar_adapter.check_availability(str(date), _text(service_type))
 
     # --- writing ---------------------------------------------------------------------------
 
-    async def _book(self, args: dict[str, Any]) -> dict[str, Any]:
-        vehicle_id = _whole(args.get("vehicle_id"))
-        if args.get("vehicle_id") is not None:
-            owner = None if vehicle_id is None else await self._session.access.owner_of_vehicle(vehicle_id)
+    @_answering
+    async def book_appointment(self, params: FunctionCallParams, start_time: str, service_type: str,
+                               vehicle_id: int | None = None, customer_name: str | None = None,
+                               callback_number: str | None = None, notes: str | None = None) -> Answer:
+        """Book a service appointment for the caller after they agreed.
+
+        Args:
+            start_time: ISO 8601 date-time in shop time, e.g. 2026-12-01T10:00.
+            service_type: What the car needs, e.g. oil change, tire rotation, brake service.
+            vehicle_id: Which of the caller's vehicles.
+            customer_name: First and last name of a new caller.
+            callback_number: A new caller's phone number, when their caller ID is withheld.
+            notes: Anything the technician should know.
+        """
+        vehicle = _whole(vehicle_id)
+        if vehicle_id is not None:
+            owner = None if vehicle is None else await self.session.access.owner_of_vehicle(vehicle)
             if owner is None:
                 return {"success": False, "reason": "That vehicle is not on the caller's record."}
-            customer_id = owner["customer"]["id"]
-        elif self._session.customer_id is not None:
-            customer_id = self._session.customer_id
+            customer_id = owner.customer.id
+        elif self.session.customer_id is not None:
+            customer_id = self.session.customer_id
         else:
-            refusal = await self._adopt_new_caller(args.get("customer_name"), args.get("callback_number"))
+            refusal = await self._adopt_new_caller(customer_name, callback_number)
             if refusal:
                 return refusal
-            customer_id = self._session.customer_id
-        start, service = str(args.get("start_time", "")), str(args.get("service_type", ""))
+            customer_id = self.session.customer_id
+        start, service = str(start_time), str(service_type)
         result = await calendar_adapter.book_appointment(
-            start, service, customer_id, vehicle_id, _text(args.get("notes")),
-            idempotency_key=f"{self._session.call_sid}:book:{start}:{service}")
+            start, service, customer_id, vehicle, _text(notes),
+            idempotency_key=f"{self.session.call_sid}:book:{start}:{service}")
         return await self._after_write(result, "booked")
 
-    async def _reschedule(self, args: dict[str, Any]) -> dict[str, Any]:
-        start = str(args.get("start_time", ""))
+    @_answering
+    async def reschedule_appointment(self, params: FunctionCallParams, appointment_id: int,
+                                     start_time: str) -> Answer:
+        """Move one of the caller's appointments to a new time.
+
+        Args:
+            appointment_id: The appointment's id from the caller's record.
+            start_time: ISO 8601 date-time in shop time, e.g. 2026-12-01T10:00.
+        """
         return await self._on_changeable(
-            args, lambda appointment_id: calendar_adapter.reschedule_appointment(appointment_id, start),
+            appointment_id, lambda appointment: calendar_adapter.reschedule_appointment(appointment,
+                                                                                       str(start_time)),
             "rescheduled")
 
-    async def _cancel(self, args: dict[str, Any]) -> dict[str, Any]:
-        return await self._on_changeable(args, calendar_adapter.cancel_appointment, "cancelled")
+    @_answering
+    async def cancel_appointment(self, params: FunctionCallParams, appointment_id: int) -> Answer:
+        """Cancel one of the caller's appointments after they confirmed.
 
-    async def _confirm(self, args: dict[str, Any]) -> dict[str, Any]:
-        return await self._on_changeable(args, calendar_adapter.confirm_appointment, "confirmed")
+        Args:
+            appointment_id: The appointment's id from the caller's record.
+        """
+        return await self._on_changeable(appointment_id, calendar_adapter.cancel_appointment, "cancelled")
 
-    async def _on_changeable(self, args: dict[str, Any],
-                             change: Callable[[int], Awaitable[dict[str, Any]]],
-                             outcome: str) -> dict[str, Any]:
+    @_answering
+    async def confirm_appointment(self, params: FunctionCallParams, appointment_id: int) -> Answer:
+        """Mark the reminded appointment as confirmed by the customer.
+
+        Args:
+            appointment_id: The appointment's id from the caller's record.
+        """
+        return await self._on_changeable(appointment_id, calendar_adapter.confirm_appointment, "confirmed")
+
+    async def _on_changeable(self, appointment_id: Any, change: Callable[[int], Awaitable[Answer]],
+                             outcome: str) -> Answer:
         """`change` an upcoming appointment of a record the call may change, and note the outcome."""
-        appointment_id = _whole(args.get("appointment_id"))
-        refusal = (await self._session.access.changeable(appointment_id) if appointment_id is not None
+        appointment = _whole(appointment_id)
+        refusal = (await self.session.access.changeable(appointment) if appointment is not None
                    else "Give the appointment's id from the caller's record.")
         if refusal:
             return {"success": False, "reason": refusal}
-        return await self._after_write(await change(appointment_id), outcome)
+        return await self._after_write(await change(appointment), outcome)
 
-    async def _adopt_new_caller(self, name: Any, callback: Any) -> dict[str, Any] | None:
+    async def _adopt_new_caller(self, name: Any, callback: Any) -> Answer | None:
         """Make a caller not on file a customer, under their caller ID or the number they gave."""
         if not _text(name):
             return {"success": False, "reason": "Ask for the caller's first and last name first."}
-        access = self._session.access
+        access = self.session.access
         number = access.number
         if number is None:
             try:
@@ -212,7 +217,7 @@ class CallTools:
                 return {"success": False,
                         "reason": "The caller ID is withheld: ask for a phone number to reach them"
                                   " and pass it as callback_number."}
-            if (await crm.lookup_customer(number)).get("found") and not access.may_change(number):
+            if await crm.customer_record(number) is not None and not access.may_change(number):
                 return {"success": False,
                         "reason": "That number is on file for a customer. Ask for the last name on the"
                                   " record and a vehicle's make (or its VIN's last four) and call"
@@ -220,44 +225,52 @@ class CallTools:
         first, _, last = str(name).strip().partition(" ")
         created = await crm.create_customer(number, first, last)
         access.adopt(number)
-        self._session.identified(created["customer"]["id"])
-        self._session.record = access.view(await crm.lookup_customer(number))
+        self.session.identified(created["customer"]["id"])
+        self.session.record = await crm.customer_record(number)
         return None
 
-    async def _after_write(self, result: dict[str, Any], outcome: str) -> dict[str, Any]:
+    async def _after_write(self, result: Answer, outcome: str) -> Answer:
         if result.get("success"):
-            self._session.outcome(outcome)
+            self.session.outcome(outcome)
             await self._refresh_record()
         return result
 
     async def _refresh_record(self) -> None:
         """The caller's own record as it now stands, for the tools that rely on it."""
-        if self._session.record.get("found"):
-            number = self._session.record["customer"]["phone"]
-            self._session.record = self._session.access.view(await crm.lookup_customer(number))
+        if self.session.record is not None:
+            self.session.record = await crm.customer_record(self.session.record.customer.phone)
 
     # --- handing the call on ---------------------------------------------------------------
 
-    async def _transfer_to_human(self, params: FunctionCallParams) -> None:
+    async def transfer_to_human(self, params: FunctionCallParams, reason: str) -> None:
+        """Hand the call to a service advisor.
+
+        Args:
+            reason: Why, in a few words.
+        """
         if not self._settings.service_desk_number:
             await params.result_callback({
                 "transferred": False,
                 "reason": "No advisor line is configured: offer to take a message instead."})
             return
-        self._session.ending = "transferred"
-        self._session.outcome("transferred")
+        self.session.ending = Ending.TRANSFERRED
+        self.session.outcome("transferred")
         await params.result_callback({"transferred": True},
                                      properties=FunctionCallResultProperties(run_llm=False))
         # The transfer itself happens once this has played (pipeline/call.py).
-        await params.llm.push_frame(TTSSpeakFrame(TRANSFERRING))
+        await params.llm.push_frame(TTSSpeakFrame(lines.TRANSFERRING))
         await params.llm.push_frame(EndWorkerFrame(reason="transfer"))
 
-    async def _end_call(self, params: FunctionCallParams) -> None:
-        self._session.ending = "agent"
+    async def end_call(self, params: FunctionCallParams, reason: str) -> None:
+        """Say goodbye and hang up when the conversation is finished.
+
+        Args:
+            reason: Why, in a few words.
+        """
+        self.session.ending = Ending.AGENT_HUNG_UP
         await params.result_callback({"ending": True},
                                      properties=FunctionCallResultProperties(run_llm=False))
-        await params.llm.push_frame(
-            TTSSpeakFrame(f"Thanks for calling {self._settings.shop_name}. Goodbye!"))
+        await params.llm.push_frame(TTSSpeakFrame(lines.GOODBYE.format(shop=self._settings.shop_name)))
         await params.llm.push_frame(EndWorkerFrame(reason="end_call"))
 
 
@@ -269,7 +282,7 @@ def _text(value: Any) -> str | None:
 
 
 def _whole(value: Any) -> int | None:
-    """An optional id argument: None when missing or not a whole number."""
+    """An id argument: None when missing or not a whole number (the model may send "42")."""
     try:
         return int(value) if value is not None and not isinstance(value, bool) else None
     except (TypeError, ValueError):

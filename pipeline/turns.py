@@ -27,7 +27,7 @@ from pipecat.turns.user_stop import (
 )
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
-from crm.settings import Settings
+from config.settings import Settings
 from pipeline.services import SAMPLE_RATE
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
 from pipecat.frames.frames import (
@@ -19,11 +18,6 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-DEFAULT_PHRASES: Mapping[str, str] = MappingProxyType({
-    "check_availability": "One moment, I'm checking the schedule.",
-    "book_appointment": "One moment while I book that.",
-})
-
 
 class ToolFiller(FrameProcessor):
     """Speaks one filler when a batch of function calls has no result after `delay_secs`.
@@ -36,9 +30,9 @@ class ToolFiller(FrameProcessor):
 
     def __init__(
         self,
+        phrases: Mapping[str, str],
+        default_phrase: str,
         delay_secs: float = 0.7,
-        phrases: Mapping[str, str] = DEFAULT_PHRASES,
-        default_phrase: str = "One moment, please.",
         **kwargs: Any,
     ) -> None:
         # Direct mode: frames are handled in the pushing task, not through this processor's two

@@ -14,12 +14,12 @@ import sys
 from datetime import date
 
 import crm
-from crm import log_privacy
-from crm.settings import get_settings
-from pipeline.telephony import Telephony
+from config import log_privacy
+from config.settings import get_settings
 from reminders.config import ReminderConfig, require_dialling
 from reminders.run import run
 from reminders.summary import EXIT_ATTENTION
+from telephony.rest import TwilioRest
 
 EPILOG = """\
 exit codes:
@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
 async def _run(args: argparse.Namespace) -> int:
     settings = get_settings()
     config = ReminderConfig.from_settings(settings)
-    telephony = None if args.dry_run else Telephony(settings)
+    telephony = None if args.dry_run else TwilioRest(settings)
     try:
         summary = await run(config, telephony, day=args.date, dry_run=args.dry_run,
                             report=lambda line: print(line, flush=True))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from crm.settings import ConfigError, Settings
+from config.settings import ConfigError, Settings
 
 END_OF_DAY = time.max  # "24:00"
 

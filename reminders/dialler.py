@@ -27,7 +27,7 @@ MACHINE_DETECTION = "DetectMessageEnd"  # Twilio fetches the Url after the greet
 
 
 class Dialler(Protocol):
-    """What places a call: `pipeline.telephony.Telephony` in production."""
+    """What places a call: `telephony.rest.TwilioRest` in production."""
 
     async def place_call(self, **fields: Any) -> str: ...
 

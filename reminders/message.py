@@ -9,6 +9,7 @@ from datetime import datetime
 import phonenumbers
 
 from calendar_adapter.speech import say_when
+from config import lines
 from crm import db
 
 ACTIVE = ("scheduled", "confirmed")
@@ -48,12 +49,9 @@ def spoken_number(number: str) -> str:
 
 
 def voicemail(shop_name: str, when: datetime | None, call_back: str | None) -> str:
-    """A short message naming the shop, the appointment's day and time, and the number to call;
-    no customer name or service, since anyone may hear it."""
-    about = f"your appointment on {say_when(when)}" if when else "your upcoming appointment"
-    text = f"Hello, this is {shop_name} with a reminder of {about}."
+    """A short message naming the shop, the appointment's day and time, and the number to call."""
+    about = lines.VOICEMAIL_WHEN.format(when=say_when(when)) if when else lines.VOICEMAIL_SOMETIME
+    text = lines.VOICEMAIL.format(shop=shop_name, about=about)
     if call_back:
-        number = spoken_number(call_back)
-        text += (f" To confirm, reschedule or cancel, please call us at {number}."
-                 f" Again, that is {number}.")
-    return text + " Thank you, goodbye."
+        text += lines.VOICEMAIL_CALL_BACK.format(number=spoken_number(call_back))
+    return text + lines.VOICEMAIL_END

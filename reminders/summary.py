@@ -12,9 +12,9 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from config.log_privacy import mask
+from config.phones import masked
 from crm import db
-from crm.log_privacy import mask
-from crm.phones import masked
 from reminders.claims import DIALLED, FAILED, NEEDS_ATTENTION
 from reminders.selection import Appointment
 

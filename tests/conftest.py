@@ -73,8 +73,8 @@ async def environment(
 ) -> AsyncIterator[None]:
     """Point the configuration at the run's database and cache, with the schema in place."""
     import crm
+    from config.settings import get_settings
     from crm.migrate import migrate
-    from crm.settings import get_settings
 
     saved = dict(os.environ)
     # Tests must not pick up a developer's .env; run from an empty folder.

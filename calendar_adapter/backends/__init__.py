@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Protocol
 
 from calendar_adapter.store import Appointment
-from crm.settings import Settings, get_settings
+from config.settings import Settings, get_settings
 
 
 class CalendarBackend(Protocol):

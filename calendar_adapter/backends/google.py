@@ -32,7 +32,7 @@ from googleapiclient.http import HttpRequest
 
 from calendar_adapter.errors import CalendarConfigError, CalendarUnavailable
 from calendar_adapter.store import Appointment
-from crm.settings import Settings
+from config.settings import Settings
 
 log = logging.getLogger(__name__)
 

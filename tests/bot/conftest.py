@@ -13,7 +13,7 @@ import httpx
 import pytest
 import uvicorn
 
-from crm.settings import get_settings
+from config.settings import get_settings
 from tests.fakes.deepgram import FakeDeepgram
 from tests.fakes.openai import FakeOpenAI, ScriptedPolicy
 from tests.fakes.twilio_caller import TwilioCaller, inbound_call_params, new_sid, twilio_signature
@@ -62,7 +62,7 @@ def _free_socket() -> socket.socket:
 @pytest.fixture
 async def launcher(clean_db: None, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Launcher]:
     from bot.app import create_app
-    from pipeline.twilio_serializer import MAX_MESSAGE_BYTES
+    from telephony.serializer import MAX_MESSAGE_BYTES
 
     policy = ScriptedPolicy()
     async with (

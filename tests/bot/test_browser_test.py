@@ -7,7 +7,7 @@ import pytest
 
 import crm
 from bot.browser_test import page_token
-from crm.settings import get_settings
+from config.settings import get_settings
 from tests.bot.conftest import Launcher
 from tests.fakes.twilio_caller import TwilioCaller
 

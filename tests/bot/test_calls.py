@@ -10,9 +10,9 @@ import psycopg
 
 import calendar_adapter
 import crm
-from crm.identity import ATTESTED_VERSTAT
-from crm.settings import get_settings
-from pipeline.tools import APOLOGY
+from config.lines import APOLOGY
+from config.settings import get_settings
+from telephony.caller_id import ATTESTED_VERSTAT
 from tests.audio import TEXTS, load
 from tests.bot.conftest import DESK_NUMBER, Launcher
 from tests.fakes.openai import Call, ChatRequest, Reply, ToolCalls

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 import crm
-from crm.settings import get_settings
+from config.settings import get_settings
 from tests.bot.conftest import DESK_NUMBER, Launcher
 from tests.bot.test_calls import closed_log
 from tests.fakes.twilio_caller import inbound_call_params, new_sid

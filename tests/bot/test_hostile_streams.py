@@ -20,8 +20,8 @@ import pytest
 import uvicorn
 
 import crm
-from crm.settings import get_settings
-from pipeline.twilio_serializer import MAX_MEDIA_BYTES, MAX_MESSAGE_BYTES
+from config.settings import get_settings
+from telephony.serializer import MAX_MEDIA_BYTES, MAX_MESSAGE_BYTES
 from tests.audio import TEXTS, load
 from tests.bot.conftest import Launcher, _free_socket
 from tests.fakes.openai import Reply
@@ -59,7 +59,7 @@ def _audio(size: int) -> str:
 @pytest.fixture
 def logs(launcher: Launcher, caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
     """caplog, also fed by uvicorn, whose loggers do not propagate. (Pipecat's loguru records
-    reach it as standard ones: `create_app` installs `crm.log_privacy`, which forwards them.)"""
+    reach it as standard ones: `create_app` installs `config.log_privacy`, which forwards them.)"""
     uvicorn_log = logging.getLogger("uvicorn")
     uvicorn_log.addHandler(caplog.handler)
     try:

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import pytest
 from loguru import logger as loguru_logger
 
-from crm.log_privacy import OWN_PACKAGES
+from config.log_privacy import OWN_PACKAGES
 from processors.card_redactor import PLACEHOLDER
 from tests.audio import load
 from tests.bot.conftest import DESK_NUMBER, SHOP_NUMBER, Launcher

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from crm.settings import Settings
+from config.settings import Settings
 from tests.fakes.twilio_caller import inbound_call_params, new_sid, twilio_signature
 
 

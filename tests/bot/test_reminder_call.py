@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 
 import calendar_adapter
 import crm
-from crm.settings import get_settings
-from pipeline.telephony import Telephony
+from config.settings import get_settings
 from reminders.config import ReminderConfig
 from reminders.run import run
+from telephony.rest import TwilioRest
 from tests.audio import TEXTS, load
 from tests.bot.conftest import SHOP_NUMBER, Launcher
 from tests.bot.test_calls import MARIA, _maria_with_civic, closed_log
@@ -38,7 +38,7 @@ async def test_customer_confirms_on_the_reminder_call(launcher: Launcher, databa
     monkeypatch.setenv("REMINDER_ALLOWLIST", MARIA)
     get_settings.cache_clear()
     config = ReminderConfig.from_settings(get_settings())
-    dialler = Telephony(get_settings())
+    dialler = TwilioRest(get_settings())
     try:
         summary = await run(config, dialler, day=tomorrow,
                             clock=lambda: datetime.combine(now.date(), datetime.min.time(),

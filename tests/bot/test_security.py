@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 import crm
-from bot.twilio_security import mint_stream_token
-from crm.settings import get_settings
+from config.settings import get_settings
+from telephony.stream_tokens import mint_stream_token
 from tests.bot.conftest import Launcher
 from tests.fakes.twilio_caller import TwilioCaller, inbound_call_params, new_sid
 

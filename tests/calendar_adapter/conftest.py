@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 
 from calendar_adapter import backends
-from crm.settings import get_settings
+from config.settings import get_settings
 from tests.calendar_adapter.support import make_customers
 from tests.fakes.google_calendar import FakeGoogleCalendar
 

@@ -11,7 +11,7 @@ import pytest
 from calendar_adapter.errors import InvalidRequest
 from calendar_adapter.inputs import parse_day, parse_id, parse_start
 from calendar_adapter.rules import Service, ShopRules
-from crm.settings import Settings
+from config.settings import Settings
 from tests.calendar_adapter.support import NOW, TUESDAY, TZ, at
 
 SUNDAY_NIGHT = {  # open in the small hours of Sunday, so a clock change falls inside

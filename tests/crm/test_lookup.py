@@ -10,11 +10,11 @@ import pytest
 import redis
 
 import crm
+from config.settings import get_settings
 from crm import cache as cache_module
 from crm import embedded
 from crm.customers import cache_key
 from crm.errors import DatabaseUnavailable
-from crm.settings import get_settings
 
 
 async def _customer_with_car(database_url: str) -> int:

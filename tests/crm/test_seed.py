@@ -9,9 +9,9 @@ import phonenumbers
 import psycopg
 import pytest
 
+from config.phones import e164
+from config.settings import get_settings
 from crm import seed
-from crm.phones import e164
-from crm.settings import get_settings
 from crm.vehicles import decode_vin
 
 TODAY = date(2026, 11, 24)

@@ -22,6 +22,12 @@ from processors.tool_filler import ToolFiller
 from tests.processors.support import PlayOut
 
 DELAY = 0.1
+PHRASES = {"check_availability": "One moment, I'm checking the schedule.",
+           "book_appointment": "One moment while I book that."}
+
+
+def filler(delay_secs: float = DELAY) -> ToolFiller:
+    return ToolFiller(phrases=PHRASES, default_phrase="One moment, please.", delay_secs=delay_secs)
 
 
 def started(*names: str) -> FunctionCallsStartedFrame:
@@ -56,7 +62,7 @@ def live_timers(processor: ToolFiller) -> list[str]:
 
 async def test_a_slow_tool_gets_the_filler_for_its_name() -> None:
     down, _ = await run_test(
-        ToolFiller(delay_secs=DELAY),
+        filler(),
         frames_to_send=[
             started("check_availability"), in_progress("check_availability"), slow(),
             result("check_availability"),
@@ -73,7 +79,7 @@ async def test_a_slow_tool_gets_the_filler_for_its_name() -> None:
 
 async def test_a_fast_tool_gets_no_filler() -> None:
     await run_test(
-        ToolFiller(delay_secs=DELAY),
+        filler(),
         frames_to_send=[
             started("book_appointment"), in_progress("book_appointment"),
             result("book_appointment"), slow(),
@@ -86,7 +92,7 @@ async def test_a_fast_tool_gets_no_filler() -> None:
 
 async def test_one_filler_per_batch_named_after_the_first_call() -> None:
     down, _ = await run_test(
-        ToolFiller(delay_secs=DELAY),
+        filler(),
         frames_to_send=[
             started("book_appointment", "check_availability"),
             result("check_availability"), slow(), slow(),
@@ -97,10 +103,10 @@ async def test_one_filler_per_batch_named_after_the_first_call() -> None:
 
 
 async def test_unknown_tools_get_the_default_phrase() -> None:
-    filler = ToolFiller(delay_secs=DELAY, phrases={"lookup_vin": "Let me look that up."},
-                        default_phrase="Bear with me.")
+    custom = ToolFiller(phrases={"lookup_vin": "Let me look that up."}, default_phrase="Bear with me.",
+                        delay_secs=DELAY)
     down, _ = await run_test(
-        filler,
+        custom,
         frames_to_send=[started("lookup_vin"), slow(), result("lookup_vin"),
                         started("transfer_call"), slow(), result("transfer_call")],
     )
@@ -109,7 +115,7 @@ async def test_unknown_tools_get_the_default_phrase() -> None:
 
 async def test_a_cancelled_call_gets_no_filler() -> None:
     await run_test(
-        ToolFiller(delay_secs=DELAY),
+        filler(),
         frames_to_send=[
             started("check_availability"),
             FunctionCallCancelFrame("check_availability", "call_check_availability"), slow(),
@@ -120,17 +126,17 @@ async def test_a_cancelled_call_gets_no_filler() -> None:
 
 async def test_an_interruption_cancels_the_filler() -> None:
     await run_test(
-        ToolFiller(delay_secs=DELAY),
+        filler(),
         frames_to_send=[started("check_availability"), InterruptionFrame(), slow()],
         expected_down_frames=[FunctionCallsStartedFrame, InterruptionFrame],
     )
 
 
 async def test_end_of_call_cancels_the_timer_while_the_last_audio_plays() -> None:
-    filler = ToolFiller(delay_secs=DELAY)
+    filler_ = filler()
     play_out = PlayOut(DELAY * 3)
     await run_test(
-        Pipeline([filler, play_out]),
+        Pipeline([filler_, play_out]),
         frames_to_send=[started("check_availability")],
         expected_down_frames=[FunctionCallsStartedFrame],
     )
@@ -138,11 +144,11 @@ async def test_end_of_call_cancels_the_timer_while_the_last_audio_plays() -> Non
 
 
 async def test_cancel_cancels_the_timer() -> None:
-    filler = ToolFiller(delay_secs=60)
+    filler_ = filler(60)
     await run_test(
-        filler,
+        filler_,
         frames_to_send=[started("check_availability"), CancelFrame()],
         send_end_frame=False,
         expected_down_frames=[FunctionCallsStartedFrame, CancelFrame],
     )
-    assert live_timers(filler) == []
+    assert live_timers(filler_) == []

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from config.settings import Settings
 from crm import db
-from crm.settings import Settings
-from pipeline.telephony import Telephony
+from telephony.rest import TwilioRest
 from tests.fakes.twilio_rest import FakeTwilioRest
 
 
@@ -25,16 +25,16 @@ async def twilio() -> AsyncIterator[FakeTwilioRest]:
         yield fake
 
 
-def telephony_for(fake: FakeTwilioRest, base_url: str | None = None) -> Telephony:
-    return Telephony(Settings(
+def telephony_for(fake: FakeTwilioRest, base_url: str | None = None) -> TwilioRest:
+    return TwilioRest(Settings(
         twilio_account_sid=fake.account_sid, twilio_auth_token=fake.auth_token,
         twilio_api_base_url=base_url or fake.base_url,
     ))
 
 
 @pytest.fixture
-async def telephony(twilio: FakeTwilioRest) -> AsyncIterator[Telephony]:
-    """The production dialler (`pipeline.telephony.Telephony`), talking to the fake."""
+async def telephony(twilio: FakeTwilioRest) -> AsyncIterator[TwilioRest]:
+    """The production dialler (`telephony.rest.TwilioRest`), talking to the fake."""
     client = telephony_for(twilio)
     yield client
     await client.close()

@@ -13,8 +13,8 @@ from typing import Any
 
 import aiohttp
 
-from pipeline.telephony import Telephony
 from reminders import run
+from telephony.rest import TwilioRest
 from tests.fakes.twilio_rest import FakeTwilioRest
 from tests.reminders.conftest import telephony_for
 from tests.reminders.support import config, eventually, pinned, reminders, rows, seed
@@ -24,7 +24,7 @@ class HangingDialler:
     """Places calls through `inner`; the `hang_at`-th request reaches Twilio and then never
     returns, so a test can kill the run at the worst moment, as a crash would."""
 
-    def __init__(self, inner: Telephony, hang_at: int) -> None:
+    def __init__(self, inner: TwilioRest, hang_at: int) -> None:
         self.inner, self.hang_at, self.count = inner, hang_at, 0
         self.hung = asyncio.Event()
 
@@ -40,7 +40,7 @@ class HangingDialler:
 class DroppedAnswer:
     """The request reaches Twilio (the call is placed) but the answer never arrives intact."""
 
-    def __init__(self, inner: Telephony, error: Exception) -> None:
+    def __init__(self, inner: TwilioRest, error: Exception) -> None:
         self.inner, self.error = inner, error
 
     async def place_call(self, **fields: Any) -> str:

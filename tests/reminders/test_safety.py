@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
+from config.settings import Settings
 from crm import db
-from crm.settings import Settings
 from reminders import run
 from reminders.config import ReminderConfig
 from reminders.selection import day_bounds, select, target_day
@@ -221,7 +221,7 @@ async def test_dry_run_outside_calling_hours_still_shows_the_plan(fresh) -> None
 
 
 def test_config_from_settings(monkeypatch) -> None:
-    from crm.settings import Settings
+    from config.settings import Settings
 
     monkeypatch.setenv("REMINDER_ALLOWLIST", "(212) 555-0123")
     monkeypatch.setenv("TWILIO_PHONE_NUMBER", "312 555 0199")

@@ -21,11 +21,11 @@ import calendar_adapter
 import crm
 from bot import reminder_webhooks, twilio_webhooks
 from bot.calls import ActiveCalls
-from bot.twilio_security import stream_token_problem
-from crm.settings import get_settings
-from pipeline.telephony import Telephony
+from config.settings import get_settings
 from reminders import run
 from reminders.summary import outcomes
+from telephony.rest import TwilioRest
+from telephony.stream_tokens import stream_token_problem
 from tests.fakes.twilio_rest import FakeTwilioRest
 from tests.reminders.support import DAY, NOW, SHOP, at, config, eventually, pinned, rows, seed
 
@@ -68,7 +68,7 @@ async def launcher(fresh, twilio: FakeTwilioRest, monkeypatch) -> AsyncIterator[
 
 
 async def place(
-    twilio: FakeTwilioRest, telephony: Telephony, launcher: Launcher, count: int = 1
+    twilio: FakeTwilioRest, telephony: TwilioRest, launcher: Launcher, count: int = 1
 ) -> list[dict[str, Any]]:
     """Seed `count` appointments and run the reminders; each made dict gains its call's sid."""
     made = await seed(count)

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 from pipecat.frames.frames import EndFrame, InputAudioRawFrame, InputDTMFFrame
 
-from pipeline.twilio_serializer import MAX_MEDIA_BYTES, MAX_MESSAGE_BYTES, CallEndingTwilioSerializer
+from telephony.serializer import MAX_MEDIA_BYTES, MAX_MESSAGE_BYTES, CallEndingTwilioSerializer
 
 
 def _media(payload: bytes) -> str:

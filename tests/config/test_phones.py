@@ -1,6 +1,6 @@
 import pytest
 
-from crm.phones import e164
+from config.phones import e164
 
 
 @pytest.mark.parametrize(

@@ -14,21 +14,21 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
-from crm.settings import Settings
+from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
 CALL_GONE = 20404  # Twilio's "resource not found": the call already ended
 
 
-class TelephonyUnavailable(Exception):
+class NoTwilioAccount(Exception):
     """No Twilio credentials are configured."""
 
 
-class Telephony:
+class TwilioRest:
     def __init__(self, settings: Settings) -> None:
         if not (settings.twilio_account_sid and settings.twilio_auth_token):
-            raise TelephonyUnavailable("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set")
+            raise NoTwilioAccount("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set")
         self._http = AsyncTwilioHttpClient()
         self._client = Client(settings.twilio_account_sid, settings.twilio_auth_token,
                               http_client=self._http)

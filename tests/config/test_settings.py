@@ -26,7 +26,7 @@ def test_bad_value_names_the_variable(variable: str, value: str, tmp_path) -> No
 
 
 def test_allowlist_is_normalised_and_includes_test_number(monkeypatch) -> None:
-    from crm.settings import Settings
+    from config.settings import Settings
 
     monkeypatch.setenv("REMINDER_ALLOWLIST", "(212) 555-0123, +1 312 555 0100")
     monkeypatch.setenv("YOUR_TEST_NUMBER", "646-555-0199")

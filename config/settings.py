@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from crm.log_privacy import mask
-from crm.phones import e164, region_of
+from config.log_privacy import mask
+from config.phones import e164, region_of
 
 # Opening hours as (open, close) pairs per ISO weekday name; lunch is the gap between pairs.
 DEFAULT_HOURS: dict[str, list[tuple[time, time]]] = {

@@ -1,6 +1,5 @@
-"""Who may talk to the launcher: Twilio-signed webhooks and streams carrying our own token.
+"""Which media streams belong to calls we answered or placed: their `<Parameter>`s carry our token.
 
-Webhooks are checked with Twilio's `X-Twilio-Signature` over `PUBLIC_BASE_URL` + path.
 A media stream must present a short-lived token minted when this service answered (or placed)
 the call. The token is an HMAC, over the call and every other `<Parameter>` the stream carries,
 that any launcher instance can verify with the shared secret; that it opens one stream only is
@@ -20,10 +19,7 @@ import time
 from collections.abc import Mapping
 from functools import lru_cache
 
-from fastapi import HTTPException, Request
-from twilio.request_validator import RequestValidator
-
-from crm.settings import get_settings
+from config.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -77,21 +73,8 @@ def stream_token_problem(parameters: Mapping[str, str], call_sid: str,
     return None
 
 
-def public_url(request: Request) -> str:
-    """The URL Twilio signed: the public base URL, not whatever address the proxy used."""
-    url = get_settings().base_url + request.url.path
-    return f"{url}?{request.url.query}" if request.url.query else url
-
-
-async def verified_form(request: Request) -> dict[str, str]:
-    """The webhook's form fields, after its Twilio signature checks out (403 otherwise)."""
-    token = get_settings().twilio_auth_token
-    form = {key: str(value) for key, value in (await request.form()).multi_items()}
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if not token:
-        log.warning("refusing %s: TWILIO_AUTH_TOKEN is not set", request.url.path)
-        raise HTTPException(status_code=403, detail="webhook signatures cannot be checked")
-    if not RequestValidator(token).validate(public_url(request), form, signature):
-        log.warning("refusing %s: bad Twilio signature", request.url.path)
-        raise HTTPException(status_code=403, detail="invalid Twilio signature")
-    return form
+def stream_parameters(call_sid: str, **parameters: str | None) -> dict[str, str]:
+    """What the media stream's `start` must carry: the call facts given (empty ones left out)
+    and a token that binds them, by name and value, to this call."""
+    facts = {name: str(value) for name, value in parameters.items() if value}
+    return {**facts, TOKEN_PARAMETER: mint_stream_token(call_sid, facts)}

@@ -9,8 +9,8 @@ import textwrap
 
 import pytest
 
-from crm.log_privacy import mask
-from crm.phones import masked
+from config.log_privacy import mask
+from config.phones import masked
 
 
 @pytest.mark.parametrize(("written", "shown"), [
@@ -101,7 +101,7 @@ def test_uvicorns_access_log_masks_tokens_in_query_strings() -> None:
     output = _process_output("""
         import asyncio
         import uvicorn
-        from crm import log_privacy
+        from config import log_privacy
 
         async def app(scope, receive, send):
             if scope["type"] == "http":
@@ -136,7 +136,7 @@ def test_a_database_error_traceback_is_masked(database_url: str) -> None:
     output = _process_output(f"""
         import logging
         import psycopg
-        from crm import log_privacy
+        from config import log_privacy
 
         log_privacy.install()
         with psycopg.connect({database_url!r}) as conn:
@@ -157,7 +157,7 @@ def test_a_unique_key_in_a_traceback_is_masked(database_url: str) -> None:
     output = _process_output(f"""
         import logging
         import psycopg
-        from crm import log_privacy
+        from config import log_privacy
 
         log_privacy.install()
         with psycopg.connect({database_url!r}) as conn:
@@ -177,7 +177,7 @@ def test_loguru_below_info_is_dropped_and_the_rest_masked() -> None:
     output = _process_output("""
         import logging
         from loguru import logger
-        from crm import log_privacy
+        from config import log_privacy
 
         log_privacy.install()
         logging.getLogger().setLevel(logging.DEBUG)  # even so
@@ -199,7 +199,7 @@ def test_loguru_below_info_is_dropped_and_the_rest_masked() -> None:
 def test_below_info_only_our_own_code_is_logged_and_masked() -> None:
     output = _process_output("""
         import logging
-        from crm import log_privacy
+        from config import log_privacy
 
         log_privacy.install()
         logging.getLogger().setLevel(logging.DEBUG)
@@ -216,7 +216,7 @@ def test_below_info_only_our_own_code_is_logged_and_masked() -> None:
 def test_installing_twice_writes_each_line_once() -> None:
     output = _process_output("""
         import logging
-        from crm import log_privacy
+        from config import log_privacy
 
         log_privacy.install()
         log_privacy.install()

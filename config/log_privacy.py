@@ -19,9 +19,10 @@ from typing import Any, TextIO
 
 from loguru import logger as loguru_logger
 
-from crm.phones import masked
+from config.phones import masked
 
-OWN_PACKAGES = frozenset({"bot", "pipeline", "processors", "crm", "calendar_adapter", "reminders"})
+OWN_PACKAGES = frozenset({"bot", "pipeline", "processors", "crm", "calendar_adapter", "reminders", "config",
+                          "telephony"})
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 _SECRET = r"[\w-]*(?:token|secret|password|passwd|api[_-]?key|apikey|signature)"

@@ -1,0 +1,55 @@
+"""Everything the agent says that is not the language model's own words, in one place a shop
+can read and reword. `{shop}` is SHOP_NAME; other `{names}` are filled in where each is used.
+"""
+
+from __future__ import annotations
+
+# --- answering ---------------------------------------------------------------------------
+
+GREETING_UNKNOWN = "Thanks for calling {shop}, this is the virtual service assistant. How can I help?"
+GREETING_UPCOMING = ("Hi {name}, thanks for calling {shop}. I see your {service} on {when}."
+                     " Are you calling about that?")
+GREETING_ONE_CAR = "Hi {name}, thanks for calling {shop}. Calling about the {car}?"
+GREETING_KNOWN = "Hi {name}, thanks for calling {shop}. How can I help today?"
+REMINDER_GREETING = ("Hi {name}, this is {shop} with a reminder of your {service}{car} on {when}."
+                     " Can you still make it?")
+REMINDER_CAR = " for your {car}"
+NAMELESS = "there"  # in a reminder greeting, for a customer whose name is not on file
+
+# --- when the agent cannot take the call -------------------------------------------------
+
+UNAVAILABLE = "Sorry, our phone assistant is not available right now."
+BUSY = "Thanks for calling {shop}. All of our lines are busy right now."
+TO_THE_DESK = " Let me connect you with a service advisor."
+CALL_BACK_LATER = " Please call us back in a few minutes. Thank you, goodbye."
+
+# --- during the call ---------------------------------------------------------------------
+
+# Said while a tool is slow, by the tool's name; FILLER for any other tool.
+FILLERS = {
+    "check_availability": "One moment, I'm checking the schedule.",
+    "book_appointment": "One moment while I book that.",
+}
+FILLER = "One moment, please."
+APOLOGY = ("I'm sorry, I'm having trouble reaching our scheduling system right now. "
+           "I can transfer you to a service advisor, or you can call back a little later.")
+# Said one by one after IDLE_REPROMPT_SECONDS of silence each; then GIVE_UP, and the call ends.
+REPROMPTS = ("Are you still there?", "I'm still here if you need anything. Can you hear me?")
+GIVE_UP = "I'll let you go. Thanks for calling {shop}."
+
+# --- ending ------------------------------------------------------------------------------
+
+TRANSFERRING = "Sure, I'm connecting you with a service advisor now. Please hold."
+GOODBYE = "Thanks for calling {shop}. Goodbye!"
+
+# --- reminder calls without the agent ----------------------------------------------------
+
+# Left on a machine: no name or service, since anyone may hear it.
+VOICEMAIL = "Hello, this is {shop} with a reminder of {about}."
+VOICEMAIL_WHEN = "your appointment on {when}"
+VOICEMAIL_SOMETIME = "your upcoming appointment"
+VOICEMAIL_CALL_BACK = (" To confirm, reschedule or cancel, please call us at {number}."
+                       " Again, that is {number}.")
+VOICEMAIL_END = " Thank you, goodbye."
+NO_LONGER_NEEDED = ("Hello, this is {shop} about a reminder that is no longer needed."
+                    " Sorry to bother you, goodbye.")

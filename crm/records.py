@@ -1,0 +1,90 @@
+"""A customer's record as the application reads it: the customer, their vehicles and upcoming
+appointments. It travels as JSON (the cache, the tools, the contract's `lookup_customer`);
+in code it is typed."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+
+def vehicle_label(year: int | None, make: str | None, model: str | None) -> str | None:
+    """How a vehicle is named to people ("2019 Honda Civic"); None when nothing is known of it."""
+    return " ".join(str(part) for part in (year, make, model) if part) or None
+
+
+@dataclass(frozen=True)
+class Customer:
+    id: int
+    first_name: str
+    last_name: str
+    phone: str  # E.164
+    email: str | None
+
+
+@dataclass(frozen=True)
+class Vehicle:
+    id: int
+    year: int
+    make: str
+    model: str
+    vin: str
+    mileage: int | None
+
+    @property
+    def label(self) -> str:
+        return vehicle_label(self.year, self.make, self.model) or ""
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    """An appointment still to come (scheduled or confirmed)."""
+
+    id: int
+    vehicle_id: int | None
+    service_type: str
+    start_time: datetime  # in the shop's time zone
+    duration_minutes: int
+    status: str
+
+
+@dataclass(frozen=True)
+class CustomerRecord:
+    customer: Customer
+    vehicles: tuple[Vehicle, ...]
+    upcoming: tuple[Upcoming, ...]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CustomerRecord:
+        """From `as_json()`'s shape (the lookup's SQL builds the same)."""
+        return cls(
+            Customer(**data["customer"]),
+            tuple(Vehicle(**vehicle) for vehicle in data["vehicles"]),
+            tuple(Upcoming(**{**visit, "start_time": datetime.fromisoformat(visit["start_time"])})
+                  for visit in data["upcoming_appointments"]),
+        )
+
+    def as_json(self, hide: Collection[str] = ()) -> dict[str, Any]:
+        """`lookup_customer`'s answer: `found`, `customer`, `vehicles`, `upcoming_appointments`,
+        without the customer and vehicle fields named in `hide`."""
+        def shown(part: Any) -> dict[str, Any]:
+            return {name: value for name, value in asdict(part).items() if name not in hide}
+
+        return {
+            "found": True,
+            "customer": shown(self.customer),
+            "vehicles": [shown(vehicle) for vehicle in self.vehicles],
+            "upcoming_appointments": [{**asdict(visit), "start_time": visit.start_time.isoformat()}
+                                      for visit in self.upcoming],
+        }
+
+    def vehicle(self, vehicle_id: int | None) -> Vehicle | None:
+        """That vehicle, or with no id the first one on file."""
+        if vehicle_id is None:
+            return self.vehicles[0] if self.vehicles else None
+        return next((v for v in self.vehicles if v.id == vehicle_id), None)
+
+    def upcoming_visit(self, appointment_id: int) -> Upcoming | None:
+        return next((visit for visit in self.upcoming if visit.id == appointment_id), None)
