@@ -30,6 +30,7 @@ import crm
 from calendar_adapter.rules import ShopRules
 from config.settings import get_settings
 from crm import db
+from crm.appointments import ACTIVE_SQL
 
 Request = tuple[str, str, int, int]  # start time, service, customer id, vehicle id
 _KEYS = "bench:"  # idempotency-key prefix of every benchmark booking
@@ -147,7 +148,7 @@ async def main(args: argparse.Namespace) -> None:
                 " (SELECT count(*) FROM vehicles) AS vehicles,"
                 " (SELECT count(*) FROM appointments) AS appointments,"
                 " (SELECT count(*) FROM appointments WHERE scheduled_at > now()"
-                "   AND status IN ('scheduled', 'confirmed')) AS upcoming,"
+                f"   AND status IN {ACTIVE_SQL}) AS upcoming,"
                 " current_setting('server_version') AS postgres"
             )
         ).fetchone()

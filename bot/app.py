@@ -40,8 +40,8 @@ def create_app() -> FastAPI:
         await migrate()  # idempotent; a new install answers its first call with a schema
         await asyncio.to_thread(turns.load_models)  # before the first caller, not during
         # What is loaded by now (modules, models) lives as long as the process. Frozen, it is
-        # no longer walked by every full garbage collection: ~60 ms of stopped event loop,
-        # for every call at once, each time one runs.
+        # no longer walked by every full garbage collection, which stops the event loop, and so
+        # every call at once, each time one runs.
         gc.freeze()
         print("\n".join(banner(get_settings())), flush=True)
         yield

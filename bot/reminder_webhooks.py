@@ -20,7 +20,7 @@ from config import lines
 from config.settings import Settings, get_settings
 from crm.identity import CallerId
 from pipeline import services
-from reminders import message
+from reminders import selection, voicemail
 from telephony.twiml import connect_stream, say_and_hang_up, twiml
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def router(calls: ActiveCalls) -> APIRouter:
         customer, shop = form.get("To"), form.get("From")
         machine = form.get("AnsweredBy", "") in MACHINE
         try:
-            appointment = await message.reminded(appointment_id)
+            appointment = await selection.reminded(appointment_id)
             await crm.open_call_log(call_sid, "outbound", shop, customer,
                                     appointment.customer_id if appointment else None,
                                     caller_id=CallerId.DIALLED)
@@ -67,13 +67,13 @@ def router(calls: ActiveCalls) -> APIRouter:
         except crm.DatabaseUnavailable:
             log.exception("reminder call %s: no database, leaving a message without the time", call_sid)
             return twiml(say_and_hang_up(
-                message.voicemail(settings.shop_name, None, call_back_number(settings))))
+                voicemail.message(settings.shop_name, None, call_back_number(settings))))
         if appointment is None or not appointment.active:
             log.info("reminder call %s: appointment %s is no longer active", call_sid, appointment_id)
             if machine:
                 return twiml(say_and_hang_up(None))
             return twiml(say_and_hang_up(lines.NO_LONGER_NEEDED.format(shop=settings.shop_name)))
-        spoken = message.voicemail(settings.shop_name, appointment.scheduled_at.astimezone(settings.tz),
+        spoken = voicemail.message(settings.shop_name, appointment.start_time.astimezone(settings.tz),
                                    call_back_number(settings))
         if machine:
             return twiml(say_and_hang_up(spoken))

@@ -13,9 +13,8 @@ from bot.calls import ActiveCalls
 from config import lines
 from config.settings import get_settings
 from pipeline import services
-from telephony.caller_id import caller_id
-from telephony.signatures import verified_form
 from telephony.twiml import connect_stream, to_the_desk, twiml
+from telephony.webhooks import caller_id, verified_form
 
 log = logging.getLogger(__name__)
 

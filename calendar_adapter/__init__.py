@@ -23,6 +23,7 @@ from calendar_adapter.errors import (
 )
 from calendar_adapter.rules import ShopRules
 from config.settings import get_settings
+from crm.appointments import CANCELLED, CONFIRMED
 
 
 def _shop(now: datetime | None) -> tuple[ShopRules, datetime]:
@@ -33,7 +34,8 @@ def _shop(now: datetime | None) -> tuple[ShopRules, datetime]:
     return rules, (now.replace(tzinfo=rules.tz) if now.tzinfo is None else now).astimezone(UTC)
 
 
-async def _spoken(operation: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+async def _refusal_as_answer(operation: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """The operation's answer; a CalendarError it raises becomes the refusal the agent speaks."""
     try:
         return await operation
     except CalendarError as exc:
@@ -63,7 +65,7 @@ async def book_appointment(
     """Book `start_time` in a free bay. A retry with the same `idempotency_key` answers the
     first attempt's booking instead of booking twice."""
     rules, now = _shop(now)
-    return await _spoken(
+    return await _refusal_as_answer(
         booking.book(
             rules,
             start_time,
@@ -86,19 +88,19 @@ async def reschedule_appointment(
     """Move an appointment to `start_time` (same id, same status). Retrying is safe without a
     key: the retry asks for the time the appointment already has, which changes nothing."""
     rules, now = _shop(now)
-    return await _spoken(booking.reschedule(rules, appointment_id, start_time, now=now))
+    return await _refusal_as_answer(booking.reschedule(rules, appointment_id, start_time, now=now))
 
 
 async def cancel_appointment(appointment_id: int | str, *, now: datetime | None = None) -> dict[str, Any]:
     """Cancel an appointment, freeing its bay; cancelling twice answers success with a note."""
     rules, now = _shop(now)
-    return await _spoken(booking.set_status(rules, appointment_id, "cancelled", now=now))
+    return await _refusal_as_answer(booking.set_status(rules, appointment_id, CANCELLED, now=now))
 
 
 async def confirm_appointment(appointment_id: int | str, *, now: datetime | None = None) -> dict[str, Any]:
     """Mark an appointment confirmed (the reminder call's outcome)."""
     rules, now = _shop(now)
-    return await _spoken(booking.set_status(rules, appointment_id, "confirmed", now=now))
+    return await _refusal_as_answer(booking.set_status(rules, appointment_id, CONFIRMED, now=now))
 
 
 async def close() -> None:

@@ -25,17 +25,19 @@ from calendar_adapter.errors import (
 )
 from calendar_adapter.rules import Service, ShopRules
 from calendar_adapter.speech import say_day, say_time, say_when
-from calendar_adapter.store import Appointment, BaysFull
+from calendar_adapter.store import BaysFull, Booking
 from crm import db
+from crm.appointments import CANCELLED, COMPLETED, NO_SHOW
 from crm.customers import forget_customer
 
 log = logging.getLogger(__name__)
 
-_INACTIVE = {"cancelled": "was cancelled", "completed": "is completed", "no_show": "was missed"}
+_INACTIVE = {CANCELLED: "was cancelled", COMPLETED: "is completed", NO_SHOW: "was missed"}
 
 
-def answer(rules: ShopRules, appointment: Appointment, **extra: Any) -> dict[str, Any]:
-    start, end = rules.local(appointment.start), rules.local(appointment.end)
+def answer(rules: ShopRules, booking: Booking, **extra: Any) -> dict[str, Any]:
+    appointment = booking.appointment
+    start, end = rules.local(appointment.start_time), rules.local(appointment.end_time)
     return {
         "success": True,
         "appointment_id": appointment.id,
@@ -43,11 +45,11 @@ def answer(rules: ShopRules, appointment: Appointment, **extra: Any) -> dict[str
         "end_time": end.isoformat(),
         "when": say_when(start),
         "service_type": appointment.service_type,
-        "duration_minutes": appointment.minutes,
+        "duration_minutes": appointment.duration_minutes,
         "status": appointment.status,
         "customer_id": appointment.customer_id,
         "vehicle_id": appointment.vehicle_id,
-        "vehicle": appointment.vehicle,
+        "vehicle": booking.vehicle,
         **extra,
     }
 
@@ -58,7 +60,7 @@ async def _bookable_start(
     service: Service,
     now: datetime,
     *,
-    moving: Appointment | None = None,
+    moving: Booking | None = None,
 ) -> datetime:
     """The start asked for, if the shop rules and the shop calendar allow it; else a refusal
     with the open times nearest to it (to now, if it cannot be read). The time an appointment
@@ -66,7 +68,7 @@ async def _bookable_start(
     near = now
     try:
         start = near = inputs.parse_start(start_time, rules.tz)
-        if moving is not None and start == moving.start:
+        if moving is not None and start == moving.appointment.start_time:
             return start
         rules.check_start(start, service, now)
         # Asked for the whole day, so the refusal can say when the block really ends.
@@ -84,7 +86,7 @@ async def _bookable_start(
                 f"{say_time(closes)} on {say_day(opens.date())}."
             )
     except CalendarError as exc:
-        ignore = moving.id if moving else None
+        ignore = moving.appointment.id if moving else None
         found = await alternatives(rules, near, service.minutes, now, ignore=ignore)
         raise type(exc)(exc.reason, found) from None
     return start
@@ -101,19 +103,21 @@ async def _bays_full(
 
 
 def _changeable(
-    rules: ShopRules, appointment: Appointment | None, appointment_id: int, verb: str, now: datetime
-) -> Appointment:
-    if appointment is None:
+    rules: ShopRules, booking: Booking | None, appointment_id: int, verb: str, now: datetime
+) -> Booking:
+    if booking is None:
         raise AppointmentNotFound(f"I could not find appointment {appointment_id}; please check the number.")
+    appointment = booking.appointment
     if not appointment.active:
         raise InvalidRequest(
             f"Appointment {appointment_id} {_INACTIVE[appointment.status]}, so it cannot be {verb}."
         )
-    if appointment.start <= now:
+    if appointment.start_time <= now:
         raise InvalidRequest(
-            f"Appointment {appointment_id} was on {rules.say(appointment.start)}, which has already passed."
+            f"Appointment {appointment_id} was on {rules.say(appointment.start_time)},"
+            " which has already passed."
         )
-    return appointment
+    return booking
 
 
 async def _undo(action: Awaitable[object], what: str) -> None:
@@ -148,7 +152,7 @@ async def book(
     try:
         async with db.connection() as conn, conn.transaction():
             await store.check_party(conn, customer, vehicle)
-            appointment = await store.insert(
+            booked = await store.insert(
                 conn,
                 bays=rules.bays,
                 customer_id=customer,
@@ -160,24 +164,24 @@ async def book(
                 notes=(notes or "").strip() or None,
                 key=idempotency_key or None,
             )
-            if appointment is None:  # the same request, racing this one, committed first
-                appointment = await store.by_key(conn, idempotency_key or "")
-                assert appointment is not None
+            if booked is None:  # the same request, racing this one, committed first
+                booked = await store.by_key(conn, idempotency_key or "")
+                assert booked is not None
             else:
-                event_id = await calendar.create_event(appointment)
+                event_id = await calendar.create_event(booked)
                 if event_id is not None:
-                    appointment = await store.set_event(conn, appointment.id, event_id)
+                    booked = await store.set_event(conn, booked.appointment.id, event_id)
     except BaysFull:
         raise await _bays_full(rules, start, service, now) from None
     except BaseException:
         if event_id is not None:  # the row did not commit, so its event must go too
             await _undo(
-                calendar.delete_event(replace(appointment, calendar_event_id=event_id)),
+                calendar.delete_event(replace(booked, calendar_event_id=event_id)),
                 f"event {event_id}",
             )
         raise
     await forget_customer(customer)
-    return answer(rules, appointment)
+    return answer(rules, booked)
 
 
 async def reschedule(
@@ -189,7 +193,7 @@ async def reschedule(
     async with db.connection() as conn:
         found = await store.get(conn, appointment_id)
     current = _changeable(rules, found, appointment_id, "moved", now)
-    service = Service(current.service_type, current.minutes)
+    service = Service(current.appointment.service_type, current.appointment.duration_minutes)
     start = await _bookable_start(rules, start_time, service, now, moving=current)
     calendar = backend()
     event_id: str | None = None
@@ -197,7 +201,7 @@ async def reschedule(
         async with db.connection() as conn, conn.transaction():
             locked = await store.get(conn, appointment_id, lock=True)
             current = moved = _changeable(rules, locked, appointment_id, "moved", now)
-            if current.start != start:
+            if current.appointment.start_time != start:
                 moved = await store.move(conn, current, start, rules.local(start).date(), rules.bays)
                 event_id = await calendar.move_event(moved)
                 if event_id != moved.calendar_event_id:
@@ -211,8 +215,8 @@ async def reschedule(
                 f"the move of event {event_id}",
             )
         raise
-    await forget_customer(moved.customer_id)
-    return answer(rules, moved, previous_start_time=rules.local(current.start).isoformat())
+    await forget_customer(moved.appointment.customer_id)
+    return answer(rules, moved, previous_start_time=rules.local(current.appointment.start_time).isoformat())
 
 
 async def set_status(
@@ -226,11 +230,11 @@ async def set_status(
     try:
         async with db.connection() as conn, conn.transaction():
             current = await store.get(conn, appointment_id, lock=True)
-            if current is not None and current.status == status:
+            if current is not None and current.appointment.status == status:
                 return answer(rules, current, note=f"Appointment {appointment_id} was already {status}.")
             current = _changeable(rules, current, appointment_id, status, now)
             changed = await store.set_status(conn, appointment_id, status)
-            if status == "cancelled":
+            if status == CANCELLED:
                 await calendar.delete_event(current)
                 event_deleted = current.calendar_event_id is not None
     except BaseException:
@@ -239,5 +243,5 @@ async def set_status(
             # stored either, so this needs a person.
             log.error("appointment %s: event deleted but the cancellation did not commit", appointment_id)
         raise
-    await forget_customer(changed.customer_id)
+    await forget_customer(changed.appointment.customer_id)
     return answer(rules, changed)

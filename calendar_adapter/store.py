@@ -21,10 +21,11 @@ from psycopg import AsyncConnection
 from psycopg.errors import ExclusionViolation
 
 from calendar_adapter.errors import InvalidRequest
+from crm import locks
+from crm.appointments import ACTIVE_SQL, COLUMNS, Appointment
+from crm.records import vehicle_label
 
-ACTIVE = ("scheduled", "confirmed")
 _NO_DOUBLE_BOOKING = "appointments_no_double_booking"
-_DAY_LOCK = 4_211_010  # advisory-lock namespace of the booking days; the key is the day
 
 T = TypeVar("T")
 
@@ -34,27 +35,16 @@ class BaysFull(Exception):
 
 
 @dataclass(frozen=True)
-class Appointment:
-    id: int
-    customer_id: int
-    vehicle_id: int | None
-    service_type: str
-    start: datetime  # UTC, like every instant inside the package
-    minutes: int
-    status: str
+class Booking:
+    """An appointment (its start in UTC, like every instant inside the package) with what the
+    calendar keeps of it: its bay, its event, and what the event says."""
+
+    appointment: Appointment
     bay: int
     calendar_event_id: str | None
     notes: str | None
     customer_name: str
     vehicle: str | None  # "2019 Honda Civic"
-
-    @property
-    def end(self) -> datetime:
-        return self.start + timedelta(minutes=self.minutes)
-
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE
 
 
 @dataclass(frozen=True)
@@ -66,12 +56,10 @@ class Occupied:
 
 # `{source}` is the appointments table or a data-modifying CTE, so every write returns the
 # full appointment (with the names an event summary needs) in the same round trip.
-_SELECT = """
-SELECT a.id, a.customer_id, a.vehicle_id, a.service_type, a.scheduled_at AS start,
-       a.duration_minutes AS minutes, a.status, a.bay, a.calendar_event_id, a.notes,
-       trim(c.first_name || ' ' || c.last_name) AS customer_name,
-       CASE WHEN v.id IS NOT NULL THEN concat_ws(' ', v.year, v.make, v.model) END AS vehicle
-FROM {source} a
+_SELECT = f"""
+SELECT {COLUMNS}, a.bay, a.calendar_event_id, a.notes,
+       trim(c.first_name || ' ' || c.last_name) AS customer_name, v.year, v.make, v.model
+FROM {{source}} a
 JOIN customers c ON c.id = a.customer_id
 LEFT JOIN vehicles v ON v.id = a.vehicle_id
 """
@@ -107,9 +95,9 @@ WITH changed AS (
 )""" + _SELECT.format(source="changed")
 
 # The GiST index behind the exclusion constraint answers this overlap query.
-_OCCUPIED = """
+_OCCUPIED = f"""
 SELECT bay, scheduled_at, duration_minutes FROM appointments
-WHERE status IN ('scheduled', 'confirmed')
+WHERE status IN {ACTIVE_SQL}
   AND appointment_period(scheduled_at, duration_minutes) && tstzrange(%(start)s, %(end)s)
   AND id IS DISTINCT FROM %(ignore)s
 """
@@ -121,17 +109,23 @@ WHERE c.id = %(customer_id)s
 """
 
 
-async def _one(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> Appointment | None:
+async def _one(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> Booking | None:
     row = await (await conn.execute(sql, params)).fetchone()
-    return Appointment(**{**row, "start": row["start"].astimezone(UTC)}) if row else None
+    if row is None:
+        return None
+    return Booking(
+        Appointment.from_row({**row, "start_time": row["start_time"].astimezone(UTC)}),
+        row["bay"], row["calendar_event_id"], row["notes"], row["customer_name"],
+        vehicle_label(row["year"], row["make"], row["model"]),
+    )
 
 
-async def get(conn: AsyncConnection, appointment_id: int, *, lock: bool = False) -> Appointment | None:
+async def get(conn: AsyncConnection, appointment_id: int, *, lock: bool = False) -> Booking | None:
     sql = _SELECT.format(source="appointments") + " WHERE a.id = %(id)s"
     return await _one(conn, sql + (" FOR UPDATE OF a" if lock else ""), {"id": appointment_id})
 
 
-async def by_key(conn: AsyncConnection, key: str) -> Appointment | None:
+async def by_key(conn: AsyncConnection, key: str) -> Booking | None:
     sql = _SELECT.format(source="appointments") + " WHERE a.idempotency_key = %(key)s"
     return await _one(conn, sql, {"key": key})
 
@@ -164,7 +158,7 @@ async def _in_free_bay(
     conn: AsyncConnection, day: date, bays: Iterable[int], attempt: Callable[[int], Awaitable[T]]
 ) -> T:
     """`attempt(bay)` for the first bay where it does not violate the constraint."""
-    await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_DAY_LOCK, day.toordinal()))
+    await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (locks.BOOKING_DAY, day.toordinal()))
     for bay in bays:
         try:
             async with conn.transaction():  # a savepoint: a taken bay must not abort the booking
@@ -187,7 +181,7 @@ async def insert(
     minutes: int,
     notes: str | None,
     key: str | None,
-) -> Appointment | None:
+) -> Booking | None:
     """The new appointment (starting on shop day `day`) in the first free bay; None when `key`
     was already used (the earlier booking, committed meanwhile, is then found with `by_key`)."""
     params = {
@@ -200,33 +194,33 @@ async def insert(
         "key": key,
     }
 
-    async def attempt(bay: int) -> Appointment | None:
+    async def attempt(bay: int) -> Booking | None:
         return await _one(conn, _INSERT, {**params, "bay": bay})
 
     return await _in_free_bay(conn, day, range(1, bays + 1), attempt)
 
 
 async def move(
-    conn: AsyncConnection, current: Appointment, start: datetime, day: date, bays: int
-) -> Appointment:
+    conn: AsyncConnection, current: Booking, start: datetime, day: date, bays: int
+) -> Booking:
     """`current` at a new start (on shop day `day`), in its own bay if free, else another."""
     order = [current.bay, *(bay for bay in range(1, bays + 1) if bay != current.bay)]
 
-    async def attempt(bay: int) -> Appointment:
-        moved = await _one(conn, _MOVE, {"id": current.id, "start": start, "bay": bay})
+    async def attempt(bay: int) -> Booking:
+        moved = await _one(conn, _MOVE, {"id": current.appointment.id, "start": start, "bay": bay})
         assert moved is not None  # the row is locked by the caller
         return moved
 
     return await _in_free_bay(conn, day, order, attempt)
 
 
-async def set_status(conn: AsyncConnection, appointment_id: int, status: str) -> Appointment:
+async def set_status(conn: AsyncConnection, appointment_id: int, status: str) -> Booking:
     changed = await _one(conn, _SET_STATUS, {"id": appointment_id, "status": status})
     assert changed is not None  # the row is locked by the caller
     return changed
 
 
-async def set_event(conn: AsyncConnection, appointment_id: int, event_id: str | None) -> Appointment:
+async def set_event(conn: AsyncConnection, appointment_id: int, event_id: str | None) -> Booking:
     changed = await _one(conn, _SET_EVENT, {"id": appointment_id, "event_id": event_id})
     assert changed is not None  # the row was written in this transaction
     return changed

@@ -108,8 +108,8 @@ class Settings(BaseSettings):
     turn_silence_seconds: float = Field(0.6, gt=0, le=5)
     # How much speech confirms that the caller started talking (and interrupts the agent), and
     # how loud it must be (0-1, smoothed): quieter sound is background, not the caller.
-    # Defaults measured in bench/call_bench.py: two 32 ms Silero windows and a gate of 0.4 put
-    # the Twilio `clear` about 0.14 s after the caller starts (Pipecat's 0.2 s / 0.6: 0.32 s).
+    # The defaults (two of Silero's 32 ms windows, a gate of 0.4) interrupt the agent sooner than
+    # Pipecat's (0.2 s, 0.6); bench/call_bench.py and bench/vad_bench.py measure both sides.
     vad_start_seconds: float = Field(0.064, ge=0.03, le=1)
     vad_min_volume: float = Field(0.4, ge=0, le=1)
 

@@ -8,6 +8,7 @@ from typing import Any
 from config.phones import e164
 from config.settings import get_settings
 from crm import db
+from crm.appointments import ACTIVE_SQL
 from crm.cache import cache
 from crm.records import CustomerRecord
 
@@ -15,7 +16,7 @@ log = logging.getLogger(__name__)
 
 # One round trip: the customer, their vehicles and their upcoming appointments as one JSON
 # document. Timestamps render in the connection's time zone, which is the shop's.
-_LOOKUP = """
+_LOOKUP = f"""
 SELECT json_build_object(
     'id', c.id, 'first_name', c.first_name, 'last_name', c.last_name,
     'phone', c.phone, 'email', c.email
@@ -33,7 +34,7 @@ coalesce((
         'status', a.status) ORDER BY a.scheduled_at)
     FROM appointments a
     WHERE a.customer_id = c.id AND a.scheduled_at >= now()
-      AND a.status IN ('scheduled', 'confirmed')
+      AND a.status IN {ACTIVE_SQL}
 ), '[]'::json) AS upcoming_appointments
 FROM customers c WHERE c.phone = %s
 """

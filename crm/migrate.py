@@ -9,9 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 
-from crm import db
-
-_LOCK_ID = 4_211_001  # any constant shared by every migrating process
+from crm import db, locks
 
 
 @dataclass(frozen=True)
@@ -35,7 +33,7 @@ async def migrate() -> list[Migration]:
     """Apply what is missing; returns the migrations applied (empty when up to date)."""
     applied: list[Migration] = []
     async with db.connection() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (locks.MIGRATIONS,))
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version integer PRIMARY KEY, name text NOT NULL,"

@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from crm.appointments import Appointment
+
 
 def vehicle_label(year: int | None, make: str | None, model: str | None) -> str | None:
     """How a vehicle is named to people ("2019 Honda Civic"); None when nothing is known of it."""
@@ -39,30 +41,20 @@ class Vehicle:
 
 
 @dataclass(frozen=True)
-class Upcoming:
-    """An appointment still to come (scheduled or confirmed)."""
-
-    id: int
-    vehicle_id: int | None
-    service_type: str
-    start_time: datetime  # in the shop's time zone
-    duration_minutes: int
-    status: str
-
-
-@dataclass(frozen=True)
 class CustomerRecord:
     customer: Customer
     vehicles: tuple[Vehicle, ...]
-    upcoming: tuple[Upcoming, ...]
+    upcoming: tuple[Appointment, ...]  # the active ones still to come, in shop time, earliest first
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CustomerRecord:
         """From `as_json()`'s shape (the lookup's SQL builds the same)."""
+        customer = Customer(**data["customer"])
         return cls(
-            Customer(**data["customer"]),
+            customer,
             tuple(Vehicle(**vehicle) for vehicle in data["vehicles"]),
-            tuple(Upcoming(**{**visit, "start_time": datetime.fromisoformat(visit["start_time"])})
+            tuple(Appointment(**{**visit, "customer_id": customer.id,
+                                 "start_time": datetime.fromisoformat(visit["start_time"])})
                   for visit in data["upcoming_appointments"]),
         )
 
@@ -76,8 +68,7 @@ class CustomerRecord:
             "found": True,
             "customer": shown(self.customer),
             "vehicles": [shown(vehicle) for vehicle in self.vehicles],
-            "upcoming_appointments": [{**asdict(visit), "start_time": visit.start_time.isoformat()}
-                                      for visit in self.upcoming],
+            "upcoming_appointments": [_visit(appointment) for appointment in self.upcoming],
         }
 
     def vehicle(self, vehicle_id: int | None) -> Vehicle | None:
@@ -86,5 +77,11 @@ class CustomerRecord:
             return self.vehicles[0] if self.vehicles else None
         return next((v for v in self.vehicles if v.id == vehicle_id), None)
 
-    def upcoming_visit(self, appointment_id: int) -> Upcoming | None:
+    def upcoming_visit(self, appointment_id: int) -> Appointment | None:
         return next((visit for visit in self.upcoming if visit.id == appointment_id), None)
+
+
+def _visit(appointment: Appointment) -> dict[str, Any]:
+    """An upcoming appointment in the record's JSON: the customer's id is the record's own."""
+    fields = {name: value for name, value in asdict(appointment).items() if name != "customer_id"}
+    return {**fields, "start_time": appointment.start_time.isoformat()}

@@ -1,7 +1,7 @@
 """One Pipecat pipeline per phone call, assembled top to bottom like the diagram:
 
-    Twilio media stream in -> speech-to-text -> (card numbers out, call log)
-    -> caller turns (VAD, barge-in) -> language model with tools -> (filler, silence) -> text-to-speech
+    Twilio media stream in -> speech-to-text -> (card numbers out)
+    -> caller turns (VAD, barge-in, silence) -> language model with tools -> (filler) -> text-to-speech
     -> Twilio media stream out -> (latency) -> agent turns into the context
 """
 
@@ -16,7 +16,11 @@ from pipecat.frames.frames import TTSSpeakFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
-from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
+from pipecat.processors.aggregators.llm_response_universal import (
+    AssistantTurnStoppedMessage,
+    LLMContextAggregatorPair,
+    UserTurnMessageAddedMessage,
+)
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 from pipecat.workers.runner import WorkerRunner
 
@@ -27,13 +31,11 @@ from pipeline.opening import Opening, open_call
 from pipeline.services import SAMPLE_RATE
 from pipeline.session import CallSession, CallStart, Ending
 from pipeline.tools import CallTools
-from pipeline.turns import caller_turns
+from pipeline.turns import caller_turns, reprompt_when_silent
 from processors.audio_ends_here import audio_ends_here
 from processors.card_redactor import CardRedactor
 from processors.latency_meter import LatencyMeter
-from processors.silence_watcher import SilenceWatcher
 from processors.tool_filler import ToolFiller
-from processors.transcript_recorder import TranscriptRecorder
 from telephony.rest import TwilioRest
 from telephony.serializer import CallEndingTwilioSerializer
 
@@ -81,21 +83,31 @@ async def _converse(websocket: WebSocket, session: CallSession, opening: Opening
     context = LLMContext(tools=CallTools(session, settings).schema())
     caller, agent = LLMContextAggregatorPair(context, user_params=caller_turns(settings))
 
-    async def gave_up() -> None:
+    def gave_up() -> None:
         session.ending = Ending.NO_INPUT
+
+    reprompt_when_silent(caller, lines.REPROMPTS, lines.GIVE_UP.format(shop=settings.shop_name), gave_up)
+
+    # Every turn goes to the call log as the context gets it; at hang-up the caller aggregator
+    # still commits the words it was holding, so a dropped call keeps what was said.
+    @caller.event_handler("on_user_turn_message_added")
+    async def _caller_said(_caller: Any, message: UserTurnMessageAddedMessage) -> None:
+        await session.turn("caller", message.content)
+
+    @agent.event_handler("on_assistant_turn_stopped")
+    async def _agent_said(_agent: Any, message: AssistantTurnStoppedMessage) -> None:
+        if message.content:  # empty when interrupted before a word was spoken
+            await session.turn("agent", message.content)
 
     pipeline = Pipeline([
         transport.input(),
         stt,
         CardRedactor(),  # card numbers out of each transcription
-        TranscriptRecorder(on_turn=session.turn),
         caller,
         audio_ends_here(),
         CardRedactor(),  # and out of the turn, where speech-to-text split one over two transcriptions
         llm,
         ToolFiller(phrases=lines.FILLERS, default_phrase=lines.FILLER),
-        SilenceWatcher(timeout_secs=settings.idle_reprompt_seconds, reprompts=lines.REPROMPTS,
-                       goodbye=lines.GIVE_UP.format(shop=settings.shop_name), on_give_up=gave_up),
         tts,
         transport.output(),
         audio_ends_here(),
@@ -108,7 +120,7 @@ async def _converse(websocket: WebSocket, session: CallSession, opening: Opening
                               enable_metrics=True, enable_usage_metrics=True),
         enable_rtvi=False,
         enable_turn_tracking=False,  # LatencyMeter measures turns; this observer sees every frame
-        idle_timeout_secs=None,  # silence is the SilenceWatcher's job, with words, not a cut-off
+        idle_timeout_secs=None,  # silence is the caller aggregator's, answered with words, not a cut-off
     )
 
     @transport.event_handler("on_client_connected")

@@ -15,8 +15,9 @@ import crm
 from calendar_adapter.speech import say_when
 from config import lines
 from config.settings import Settings
+from crm.appointments import Appointment
 from crm.identity import CallerAccess, CallerId
-from crm.records import CustomerRecord, Upcoming
+from crm.records import CustomerRecord
 from pipeline.session import CallStart
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class Opening:
 
     access: CallerAccess
     record: CustomerRecord | None  # the caller's own; `access` says how much of it the call sees
-    appointment: Upcoming | None  # on a reminder call, the appointment it is about
+    appointment: Appointment | None  # on a reminder call, the appointment it is about
     greeting: str
     instructions: str
 
@@ -105,7 +106,7 @@ def _greeting(settings: Settings, record: CustomerRecord | None) -> str:
     return lines.GREETING_KNOWN.format(name=name, shop=shop)
 
 
-def reminder_greeting(settings: Settings, record: CustomerRecord, appointment: Upcoming) -> str:
+def reminder_greeting(settings: Settings, record: CustomerRecord, appointment: Appointment) -> str:
     vehicle = record.vehicle(appointment.vehicle_id) if appointment.vehicle_id else None
     return lines.REMINDER_GREETING.format(
         name=record.customer.first_name or lines.NAMELESS, shop=settings.shop_name,
@@ -114,7 +115,7 @@ def reminder_greeting(settings: Settings, record: CustomerRecord, appointment: U
 
 
 def system_prompt(settings: Settings, now: datetime, access: CallerAccess,
-                  record: CustomerRecord | None, appointment: Upcoming | None = None) -> str:
+                  record: CustomerRecord | None, appointment: Appointment | None = None) -> str:
     """The model's instructions, with the caller's own record as far as the call may see it."""
     rules = RULES.format(shop=settings.shop_name, now=say_when(now), tz=settings.shop_timezone)
     if record is None:

@@ -78,8 +78,8 @@ def _builder(registry: dict[str, Callable[..., Any]], name: str) -> Callable[...
 def for_call(settings: Settings, system_prompt: str) -> tuple[Any, Any, Any]:
     """One call's speech-to-text, language model and text-to-speech services.
 
-    Building them loads TLS trust stores (about 16 ms for each of the Deepgram and OpenAI
-    clients), which releases the GIL: run it in a thread and other calls' audio keeps flowing.
+    Building them loads TLS trust stores for the Deepgram and OpenAI clients, which releases the
+    GIL: run it in a thread and other calls' audio keeps flowing.
     """
     return (_builder(STT, settings.stt_provider)(settings),
             _builder(LLM, settings.llm_provider)(settings, system_prompt),

@@ -1,26 +1,31 @@
-"""How the agent hears the caller: when they start talking (and interrupt the agent), and
-when they have finished their turn.
+"""How the agent hears the caller: when they start talking (and interrupt the agent), when
+they have finished their turn, and when they have gone quiet.
 
 Both models are loaded once per process and shared by every call, as are the threads Smart-Turn
-runs on; each call keeps only its own model state. A copy per call cost ~25 ms (Silero) and ~30 ms
-(Smart-Turn) of blocked event loop at each call's start, and with 50 copies every Silero inference
-ran about 3x slower, as they no longer fit the CPU caches; bench/call_bench.py at 50 calls went
-from ~12.5 to ~2.6 MiB per call.
+runs on; each call keeps only its own model state. A copy per call blocked the event loop at each
+call's start, took memory per call, and with many copies every Silero inference ran slower, as
+they no longer fitted the CPU caches (bench/call_bench.py measures it).
 """
 
 from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
+from typing import Any
 
 from onnxruntime import InferenceSession
 from pipecat.audio.turn.smart_turn.base_smart_turn import BaseSmartTurn
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
 from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
-from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregatorParams
+from pipecat.frames.frames import EndWorkerFrame, TTSSpeakFrame
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMUserAggregator,
+    LLMUserAggregatorParams,
+)
 from pipecat.turns.user_stop import (
     SpeechTimeoutUserTurnStopStrategy,
     TurnAnalyzerUserTurnStopStrategy,
@@ -47,18 +52,16 @@ def load_models() -> None:
     _smart_turn()
 
 
-# Pipecat smooths the caller's loudness by 0.2 per 32 ms window, from 0 on a quiet line, so
-# speech took four windows to pass VAD_MIN_VOLUME: the volume gate, not Silero, decided most
-# onsets. At 0.5 it passes in two, before Silero's score rises; the threshold is unchanged.
-# bench/vad_bench.py: speech heard a median 115 ms after its onset instead of 170. The price:
-# 6 of 8 scraps of voice 100 ms long now count as speech (and interrupt the agent), against 0.
+# Pipecat smooths the caller's loudness by 0.2 per window, from 0 on a quiet line, so the volume
+# gate (VAD_MIN_VOLUME), not Silero, decided most onsets, several windows late. At 0.5 it opens
+# before Silero's score rises; the threshold is unchanged. The price: short scraps of voice now
+# count as speech more often (and interrupt the agent). bench/vad_bench.py measures both.
 VOLUME_SMOOTHING = 0.5
 
 
 class SharedSileroVAD(SileroVADAnalyzer):
     """Pipecat's Silero VAD on the process's one loaded model, run on the event loop: at 8 kHz
-    it needs about 3 ms per second of audio, less than handing every frame to a thread and back
-    costs (bench/call_bench.py: 0.59 instead of 0.74 cores for 35 calls)."""
+    an inference costs less than handing every frame to a thread and back (bench/call_bench.py)."""
 
     def __init__(self, *, sample_rate: int, params: VADParams) -> None:
         # Skips SileroVADAnalyzer.__init__, which would load the model again; sets what it sets.
@@ -75,10 +78,9 @@ class SharedSileroVAD(SileroVADAnalyzer):
 
 @cache
 def _smart_turn_threads() -> ThreadPoolExecutor:
-    # One thread per core for all calls. Pipecat starts one per call, which cost ~11 MiB per
-    # call against ~5 MiB (bench/call_bench.py --turn-detection smart-turn, 10-20 calls on 2
-    # cores), for no quicker replies. One thread for all was slower from 15 calls, the
-    # inferences queueing behind each other.
+    # One thread per core for all calls. Pipecat starts one per call, which added memory
+    # per call for no quicker replies (bench/call_bench.py --turn-detection smart-turn). One
+    # thread for all was slower with many calls, the inferences queueing behind each other.
     return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="smart-turn")
 
 
@@ -98,8 +100,9 @@ class SharedSmartTurn(LocalSmartTurnAnalyzerV3):
 
 
 def caller_turns(settings: Settings) -> LLMUserAggregatorParams:
-    """How the agent hears the caller: Silero VAD for speech and barge-in, and either the
-    local Smart-Turn model or a fixed pause to decide that the caller has finished."""
+    """How the agent hears the caller: Silero VAD for speech and barge-in, either the local
+    Smart-Turn model or a fixed pause to decide that the caller has finished, and Pipecat's idle
+    timer for a caller gone quiet (answered by `reprompt_when_silent`)."""
     stop = (SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=settings.turn_silence_seconds)
             if settings.turn_detection == "silence"
             else TurnAnalyzerUserTurnStopStrategy(turn_analyzer=SharedSmartTurn()))
@@ -108,4 +111,34 @@ def caller_turns(settings: Settings) -> LLMUserAggregatorParams:
             start_secs=settings.vad_start_seconds, min_volume=settings.vad_min_volume,
             stop_secs=0.2)),
         user_turn_strategies=UserTurnStrategies(stop=[stop]),
+        user_idle_timeout=settings.idle_reprompt_seconds,
     )
+
+
+def reprompt_when_silent(caller: LLMUserAggregator, reprompts: Sequence[str], goodbye: str,
+                         on_give_up: Callable[[], None]) -> None:
+    """Answer each of the caller aggregator's idle events with the next of `reprompts`, then
+    with `goodbye` and the end of the call; a caller turn starting resets the count.
+
+    Pipecat times the silence and keeps it from counting while the agent speaks, a tool runs
+    or the caller is mid-turn; what it lacks is what to say, and when to stop asking.
+    """
+    unanswered = 0  # re-prompts spoken since the caller last spoke
+
+    @caller.event_handler("on_user_turn_started")
+    async def _caller_spoke(_caller: LLMUserAggregator, _strategy: Any) -> None:
+        nonlocal unanswered
+        unanswered = 0
+
+    @caller.event_handler("on_user_turn_idle")
+    async def _caller_silent(_caller: LLMUserAggregator) -> None:
+        nonlocal unanswered
+        if unanswered < len(reprompts):
+            unanswered += 1
+            await caller.push_frame(TTSSpeakFrame(reprompts[unanswered - 1]))
+            return
+        on_give_up()
+        await caller.push_frame(TTSSpeakFrame(goodbye))
+        # Downstream behind the goodbye, as TTS and the output transport hold it until the
+        # goodbye has played; the worker then sends the EndFrame.
+        await caller.push_frame(EndWorkerFrame(reason="no input from the caller"))

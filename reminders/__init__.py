@@ -5,7 +5,7 @@ Plain async functions over the CRM database and Twilio's REST API; no Pipecat he
 itself is answered by the launcher (`POST /twilio/reminder`, then the agent in reminder mode).
 """
 
-from reminders.config import ReminderConfig
+from reminders.policy import ReminderConfig
 from reminders.run import run
 from reminders.summary import Summary
 

@@ -16,7 +16,7 @@ from datetime import date
 import crm
 from config import log_privacy
 from config.settings import get_settings
-from reminders.config import ReminderConfig, require_dialling
+from reminders.policy import ReminderConfig, require_dialling
 from reminders.run import run
 from reminders.summary import EXIT_ATTENTION
 from telephony.rest import TwilioRest

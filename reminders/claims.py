@@ -11,7 +11,7 @@ Twilio leaves. So two runs at the same time, or a run after a crash, never dial 
 - `dialled` is done; `failed` (every attempt definitely refused) and `skipped` may be claimed
   again, because no call went out.
 
-A run is alive while it holds the advisory lock (RUN_LOCK, run id) on a connection of its
+A run is alive while it holds the advisory lock (REMINDER_RUNS, run id) on a connection of its
 own, which the server releases the moment the process or its connection dies.
 """
 
@@ -28,9 +28,8 @@ from psycopg.types.json import Jsonb
 
 from crm import db
 from crm.errors import DatabaseUnavailable
-from reminders.selection import Appointment
-
-RUN_LOCK = 4_211_003  # advisory lock class of live runs (crm.migrate uses 4_211_001)
+from crm.locks import REMINDER_RUNS
+from reminders.selection import DueAppointment
 
 # Verdicts: what became of an appointment in a run.
 OURS = "ours"  # claimed by this run: dial it
@@ -95,7 +94,7 @@ WHERE locktype = 'advisory' AND granted AND classid::bigint = %s AND objsubid = 
 
 
 async def live_runs(conn: psycopg.AsyncConnection) -> set[int]:
-    rows = await (await conn.execute(_LIVE_RUNS, (RUN_LOCK,))).fetchall()
+    rows = await (await conn.execute(_LIVE_RUNS, (REMINDER_RUNS,))).fetchall()
     return {row["run_id"] for row in rows}
 
 
@@ -113,7 +112,7 @@ async def run_record(day: date) -> AsyncIterator[int]:
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(str(exc).splitlines()[0] if str(exc) else "database error") from exc
     try:
-        await lock.execute("SELECT pg_advisory_lock(%s::int4, %s::int4)", (RUN_LOCK, run_id))
+        await lock.execute("SELECT pg_advisory_lock(%s::int4, %s::int4)", (REMINDER_RUNS, run_id))
         yield run_id
     finally:
         await lock.close()  # releases the lock: from now on the run counts as dead
@@ -149,21 +148,21 @@ WHERE reminders.state = 'skipped'
 """
 
 
-def _values(appointment: Appointment, day: date, run_id: int, **extra: Any) -> dict[str, Any]:
-    return {"appointment": appointment.id, "day": day, "phone": appointment.phone,
-            "at": appointment.scheduled_at, "run": run_id, **extra}
+def _values(due: DueAppointment, day: date, run_id: int, **extra: Any) -> dict[str, Any]:
+    return {"appointment": due.appointment.id, "day": day, "phone": due.phone,
+            "at": due.appointment.start_time, "run": run_id, **extra}
 
 
-async def record_skip(appointment: Appointment, day: date, run_id: int, reason: str) -> None:
+async def record_skip(due: DueAppointment, day: date, run_id: int, reason: str) -> None:
     """Remember a deliberate skip, so re-runs report it too (a claimed or dialled reminder
     keeps its state)."""
     async with db.connection() as conn:
-        await conn.execute(_UPSERT_SKIP, _values(appointment, day, run_id, reason=reason))
+        await conn.execute(_UPSERT_SKIP, _values(due, day, run_id, reason=reason))
 
 
-async def claim(appointment: Appointment, day: date, run_id: int) -> Claim:
+async def claim(due: DueAppointment, day: date, run_id: int) -> Claim:
     """Make the appointment's reminder this run's, or say why not. Commits before returning."""
-    values = _values(appointment, day, run_id)
+    values = _values(due, day, run_id)
     async with db.connection() as conn, conn.transaction():
         # No target: a clash with the one-call-per-number index is "nothing inserted" too.
         await conn.execute(
@@ -172,11 +171,11 @@ async def claim(appointment: Appointment, day: date, run_id: int) -> Claim:
             " ON CONFLICT DO NOTHING", values)
         row = await (await conn.execute(
             "SELECT id, state, run_id, call_sid FROM reminders WHERE appointment_id = %s"
-            " FOR UPDATE SKIP LOCKED", (appointment.id,)
+            " FOR UPDATE SKIP LOCKED", (due.appointment.id,)
         )).fetchone()
         if row is None:
             exists = await (await conn.execute(
-                "SELECT 1 FROM reminders WHERE appointment_id = %s", (appointment.id,)
+                "SELECT 1 FROM reminders WHERE appointment_id = %s", (due.appointment.id,)
             )).fetchone()
             if exists:  # another run is claiming it at this very moment
                 return Claim(IN_PROGRESS_ELSEWHERE)

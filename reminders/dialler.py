@@ -18,8 +18,8 @@ from twilio.base.exceptions import TwilioRestException
 
 import crm
 from reminders import claims, pacing
-from reminders.config import ReminderConfig
-from reminders.selection import Appointment
+from reminders.policy import ReminderConfig
+from reminders.selection import DueAppointment
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,11 @@ class Dialler(Protocol):
     async def place_call(self, **fields: Any) -> str: ...
 
 
-def call_fields(config: ReminderConfig, appointment: Appointment) -> dict[str, Any]:
+def call_fields(config: ReminderConfig, due: DueAppointment) -> dict[str, Any]:
     """The `Calls.json` request: answered by POST /twilio/reminder, status to /twilio/status."""
-    query = urlencode({"appointment_id": appointment.id})
+    query = urlencode({"appointment_id": due.appointment.id})
     return {
-        "to": appointment.phone,
+        "to": due.phone,
         "from_": config.shop_number,
         "url": f"{config.base_url}/twilio/reminder?{query}",
         "method": "POST",
@@ -74,10 +74,10 @@ class DialResult:
 
 
 async def dial(
-    config: ReminderConfig, dialler: Dialler, appointment: Appointment, reminder_id: int, run_id: int
+    config: ReminderConfig, dialler: Dialler, due: DueAppointment, reminder_id: int, run_id: int
 ) -> DialResult:
     """Dial a reminder this run has claimed; every attempt is recorded before it is sent."""
-    fields = call_fields(config, appointment)
+    fields = call_fields(config, due)
     for tries in range(1, config.max_attempts + 1):
         await pacing.wait_turn(config.calls_per_second)
         attempt = await claims.begin_attempt(reminder_id, run_id)
@@ -91,7 +91,7 @@ async def dial(
             if refused is None:
                 error = f"{type(exc).__name__}: {exc}"[:300]
                 log.warning("appointment %s: outcome of the call request unknown: %s",
-                            appointment.id, error)
+                            due.appointment.id, error)
                 await claims.attempt_unknown(reminder_id, attempt, error)
                 return DialResult(claims.NEEDS_ATTENTION, error, tries)
             final = not refused.retryable or tries == config.max_attempts
@@ -102,8 +102,8 @@ async def dial(
             continue
         await claims.attempt_placed(reminder_id, attempt, call_sid)
         try:
-            await crm.open_call_log(call_sid, "outbound", config.shop_number, appointment.phone,
-                                    appointment.customer_id)
+            await crm.open_call_log(call_sid, "outbound", config.shop_number, due.phone,
+                                    due.appointment.customer_id)
         except crm.DatabaseUnavailable:  # POST /twilio/reminder opens it too
             log.warning("call %s: call log not opened yet", call_sid)
         return DialResult(claims.DIALLED, call_sid, tries)

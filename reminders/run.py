@@ -20,9 +20,9 @@ from reminders.claims import (
     OURS,
     OUTSIDE_CALLING_HOURS,
 )
-from reminders.config import ReminderConfig
 from reminders.dialler import Dialler
-from reminders.selection import Appointment
+from reminders.policy import ReminderConfig
+from reminders.selection import DueAppointment
 from reminders.summary import Entry, Summary, outcomes
 
 Clock = Callable[[], datetime]
@@ -33,11 +33,11 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def _safety(config: ReminderConfig, appointment: Appointment, now: datetime) -> str | None:
+def _safety(config: ReminderConfig, due: DueAppointment, now: datetime) -> str | None:
     """Why the appointment must not be dialled whatever the database says, or None."""
-    if appointment.phone not in config.allowlist:
+    if due.phone not in config.allowlist:
         return NOT_ALLOWLISTED
-    if appointment.scheduled_at <= now:
+    if due.appointment.start_time <= now:
         return APPOINTMENT_PASSED
     return None
 
@@ -74,8 +74,8 @@ async def run(
         if dry_run:
             await _preview(config, appointments, day, now, note)
         else:  # refused before any claim, so a later run inside the hours can still call
-            for appointment in appointments:
-                note(Entry(appointment, OUTSIDE_CALLING_HOURS))
+            for due in appointments:
+                note(Entry(due, OUTSIDE_CALLING_HOURS))
         summary.outcomes = await outcomes(day)
         return summary
     assert calls is not None, "a live run needs something to place calls"
@@ -90,38 +90,38 @@ async def run(
 async def _remind(
     config: ReminderConfig,
     calls: Dialler,
-    appointments: list[Appointment],
+    appointments: list[DueAppointment],
     day: date,
     run_id: int,
     clock: Clock,
     summary: Summary,
     note: Callable[[Entry], None],
 ) -> None:
-    for index, appointment in enumerate(appointments):
+    for index, due in enumerate(appointments):
         now = clock()
         if not config.in_calling_hours(now):  # the window closed during the run
             summary.outside_hours = True
             for rest in appointments[index:]:
                 note(Entry(rest, OUTSIDE_CALLING_HOURS))
             return
-        unsafe = _safety(config, appointment, now)
+        unsafe = _safety(config, due, now)
         if unsafe is not None:
             if unsafe == NOT_ALLOWLISTED:
-                await claims.record_skip(appointment, day, run_id, unsafe)
-            note(Entry(appointment, unsafe))
+                await claims.record_skip(due, day, run_id, unsafe)
+            note(Entry(due, unsafe))
             continue
-        claim = await claims.claim(appointment, day, run_id)
+        claim = await claims.claim(due, day, run_id)
         if claim.verdict != OURS:
-            note(Entry(appointment, claim.verdict, claim.detail))
+            note(Entry(due, claim.verdict, claim.detail))
             continue
         assert claim.reminder_id is not None
-        result = await dialler.dial(config, calls, appointment, claim.reminder_id, run_id)
-        note(Entry(appointment, result.verdict, result.detail))
+        result = await dialler.dial(config, calls, due, claim.reminder_id, run_id)
+        note(Entry(due, result.verdict, result.detail))
 
 
 async def _preview(
     config: ReminderConfig,
-    appointments: list[Appointment],
+    appointments: list[DueAppointment],
     day: date,
     now: datetime,
     note: Callable[[Entry], None],
@@ -129,17 +129,18 @@ async def _preview(
     """What a live run would do now, from what the database holds; changes nothing."""
     existing = await claims.day_reminders(day)
     holder = {r.to_number: r.appointment_id for r in existing.values() if r.state in LIVE_STATES}
-    for appointment in appointments:
-        verdict, detail = _safety(config, appointment, now), None
-        found = existing.get(appointment.id)
+    for due in appointments:
+        appointment_id = due.appointment.id
+        verdict, detail = _safety(config, due, now), None
+        found = existing.get(appointment_id)
         if verdict is None and found is not None:
             verdict = claims.verdict(found.state, mine=False, owner_alive=found.owner_alive)
             if verdict is not None:
                 detail = claims.explain(verdict, found.run_id, found.call_sid)
-        if verdict is None and holder.get(appointment.phone, appointment.id) != appointment.id:
+        if verdict is None and holder.get(due.phone, appointment_id) != appointment_id:
             verdict = NUMBER_ALREADY_CALLED
-            detail = f"called for appointment {holder[appointment.phone]}"
+            detail = f"called for appointment {holder[due.phone]}"
         if verdict is None:
             verdict, detail = DIALLED, None
-            holder[appointment.phone] = appointment.id
-        note(Entry(appointment, verdict, detail))
+            holder[due.phone] = appointment_id
+        note(Entry(due, verdict, detail))

@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 from config.log_privacy import mask
 from config.phones import masked
 from crm import db
+from crm.appointments import ACTIVE_SQL
 from reminders.claims import DIALLED, FAILED, NEEDS_ATTENTION
-from reminders.selection import Appointment
+from reminders.selection import DueAppointment
 
 # Exit codes a scheduler can act on (also in `python -m reminders --help`).
 EXIT_OK = 0  # everything selected was dialled or deliberately skipped
@@ -27,19 +28,19 @@ EXIT_OUTSIDE_HOURS = 3  # refused: outside calling hours; run again inside them
 
 @dataclass(frozen=True)
 class Entry:
-    appointment: Appointment
+    due: DueAppointment
     verdict: str  # DIALLED, FAILED, NEEDS_ATTENTION or the reason it was skipped
     detail: str | None = None  # call SID, error, or more about the reason
 
     def line(self, tz: ZoneInfo, dry_run: bool) -> str:
-        a = self.appointment
+        due, a = self.due, self.due.appointment
         label = {DIALLED: "would dial" if dry_run else "dialled", FAILED: "FAILED",
                  NEEDS_ATTENTION: "NEEDS ATTENTION"}.get(self.verdict)
         label = label or f"{'would skip' if dry_run else 'skipped'} ({self.verdict})"
-        what = ", ".join(part for part in (a.service_type, a.vehicle) if part)
+        what = ", ".join(part for part in (a.service_type, due.vehicle) if part)
         tail = f": {mask(self.detail)}" if self.detail else ""  # Twilio's errors quote the number
-        return (f"{label:<36} appointment {a.id} at {a.scheduled_at.astimezone(tz):%H:%M},"
-                f" {a.first_name} {masked(a.phone)} ({what}){tail}")
+        return (f"{label:<36} appointment {a.id} at {a.start_time.astimezone(tz):%H:%M},"
+                f" {due.first_name} {masked(due.phone)} ({what}){tail}")
 
 
 @dataclass
@@ -114,8 +115,8 @@ class Summary:
         return {
             "day": self.day.isoformat(), "selected": self.selected,
             "dialled": len(self.dialled), "skipped": dict(self.skipped),
-            "failed": [e.appointment.id for e in self.failed],
-            "needs_attention": [e.appointment.id for e in self.needs_attention],
+            "failed": [e.due.appointment.id for e in self.failed],
+            "needs_attention": [e.due.appointment.id for e in self.needs_attention],
             "outcomes": self.outcomes, "exit_code": self.exit_code(),
         }
 
@@ -124,9 +125,9 @@ OUTCOMES = ("confirmed", "rescheduled", "cancelled", "voicemail")
 
 # Reminded = Twilio accepted the call. Rescheduled: the appointment no longer has the time the
 # reminder announced. Voicemail: the call log says a machine answered.
-_OUTCOMES = """
+_OUTCOMES = f"""
 SELECT count(*) FILTER (WHERE a.status = 'confirmed') AS confirmed,
-       count(*) FILTER (WHERE a.status IN ('scheduled', 'confirmed')
+       count(*) FILTER (WHERE a.status IN {ACTIVE_SQL}
                         AND a.scheduled_at <> r.scheduled_at) AS rescheduled,
        count(*) FILTER (WHERE a.status = 'cancelled') AS cancelled,
        count(*) FILTER (WHERE l.outcome = 'voicemail') AS voicemail

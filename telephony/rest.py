@@ -37,11 +37,9 @@ class TwilioRest:
     async def hang_up(self, call_sid: str) -> None:
         await self._update(call_sid, status="completed")
 
-    async def transfer(self, call_sid: str, number: str, announcement: str | None = None) -> None:
+    async def transfer(self, call_sid: str, number: str) -> None:
         """Redirect the live call to `number`; Twilio ends our media stream as it does."""
         twiml = VoiceResponse()
-        if announcement:
-            twiml.say(announcement)
         twiml.dial(number)
         await self._update(call_sid, twiml=str(twiml))
 

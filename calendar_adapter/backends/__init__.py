@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from calendar_adapter.store import Appointment
+from calendar_adapter.store import Booking
 from config.settings import Settings, get_settings
 
 
@@ -18,15 +18,15 @@ class CalendarBackend(Protocol):
         """Periods within [start, end) when the shop takes no appointments at all."""
         ...
 
-    async def create_event(self, appointment: Appointment) -> str | None:
+    async def create_event(self, booking: Booking) -> str | None:
         """Put the appointment on the calendar; its event id, or None if events are not kept."""
         ...
 
-    async def move_event(self, appointment: Appointment) -> str | None:
+    async def move_event(self, booking: Booking) -> str | None:
         """Give the appointment's event its (new) times; the event id it has afterwards."""
         ...
 
-    async def delete_event(self, appointment: Appointment) -> None:
+    async def delete_event(self, booking: Booking) -> None:
         """Remove the appointment's event; one already gone is fine."""
         ...
 

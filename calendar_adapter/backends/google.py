@@ -31,7 +31,7 @@ from googleapiclient.errors import HttpError
 from googleapiclient.http import HttpRequest
 
 from calendar_adapter.errors import CalendarConfigError, CalendarUnavailable
-from calendar_adapter.store import Appointment
+from calendar_adapter.store import Booking
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -121,45 +121,47 @@ class GoogleBackend:
         busy = free_busy.calendars.get(self._calendar_id, [])
         return [(period.start.astimezone(UTC), period.end.astimezone(UTC)) for period in busy]
 
-    def _event(self, appointment: Appointment) -> Event:
-        vehicle = f" ({appointment.vehicle})" if appointment.vehicle else ""
+    def _event(self, booking: Booking) -> Event:
+        appointment = booking.appointment
+        vehicle = f" ({booking.vehicle})" if booking.vehicle else ""
         details = [f"Appointment {appointment.id}", f"Service: {appointment.service_type}"]
-        if appointment.notes:
-            details.append(f"Notes: {appointment.notes}")
+        if booking.notes:
+            details.append(f"Notes: {booking.notes}")
         return Event(
-            f"{appointment.service_type.capitalize()} — {appointment.customer_name}{vehicle}",
-            start=appointment.start.astimezone(self._tz),
-            end=appointment.end.astimezone(self._tz),
+            f"{appointment.service_type.capitalize()} — {booking.customer_name}{vehicle}",
+            start=appointment.start_time.astimezone(self._tz),
+            end=appointment.end_time.astimezone(self._tz),
             timezone=self._timezone,
             description="\n".join(details),
             transparency="transparent",
             extendedProperties={"private": {"appointment_id": str(appointment.id)}},
         )
 
-    async def create_event(self, appointment: Appointment) -> str | None:
-        event = await self._call(partial(self._calendar.add_event, self._event(appointment)))
+    async def create_event(self, booking: Booking) -> str | None:
+        event = await self._call(partial(self._calendar.add_event, self._event(booking)))
         assert event is not None
         return event.event_id
 
-    async def move_event(self, appointment: Appointment) -> str | None:
-        if appointment.calendar_event_id is None:
-            return await self.create_event(appointment)
+    async def move_event(self, booking: Booking) -> str | None:
+        if booking.calendar_event_id is None:
+            return await self.create_event(booking)
+        appointment = booking.appointment
         times = {
             edge: {"dateTime": moment.astimezone(self._tz).isoformat(), "timeZone": self._timezone}
-            for edge, moment in (("start", appointment.start), ("end", appointment.end))
+            for edge, moment in (("start", appointment.start_time), ("end", appointment.end_time))
         }
         request = self._calendar.service.events().patch(
-            calendarId=self._calendar_id, eventId=appointment.calendar_event_id, body=times
+            calendarId=self._calendar_id, eventId=booking.calendar_event_id, body=times
         )
         if await self._call(request.execute, missing_ok=True) is None:
             # Someone deleted the event by hand; the appointment still needs one.
-            return await self.create_event(appointment)
-        return appointment.calendar_event_id
+            return await self.create_event(booking)
+        return booking.calendar_event_id
 
-    async def delete_event(self, appointment: Appointment) -> None:
-        if appointment.calendar_event_id is None:
+    async def delete_event(self, booking: Booking) -> None:
+        if booking.calendar_event_id is None:
             return
-        await self._call(partial(self._calendar.delete_event, appointment.calendar_event_id), missing_ok=True)
+        await self._call(partial(self._calendar.delete_event, booking.calendar_event_id), missing_ok=True)
 
     async def close(self) -> None:
         for http in self._connections:

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from calendar_adapter.store import Appointment
+from calendar_adapter.store import Booking
 
 
 class LocalBackend:
     async def blocked(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
         return []
 
-    async def create_event(self, appointment: Appointment) -> str | None:
+    async def create_event(self, booking: Booking) -> str | None:
         return None
 
-    async def move_event(self, appointment: Appointment) -> str | None:
-        return appointment.calendar_event_id
+    async def move_event(self, booking: Booking) -> str | None:
+        return booking.calendar_event_id
 
-    async def delete_event(self, appointment: Appointment) -> None:
+    async def delete_event(self, booking: Booking) -> None:
         return None
 
     async def close(self) -> None:

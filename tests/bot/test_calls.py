@@ -12,7 +12,7 @@ import calendar_adapter
 import crm
 from config.lines import APOLOGY
 from config.settings import get_settings
-from telephony.caller_id import ATTESTED_VERSTAT
+from telephony.webhooks import ATTESTED_VERSTAT
 from tests.audio import TEXTS, load
 from tests.bot.conftest import DESK_NUMBER, Launcher
 from tests.fakes.openai import Call, ChatRequest, Reply, ToolCalls
@@ -80,6 +80,7 @@ async def test_known_caller_books_an_oil_change(launcher: Launcher, database_url
 
     assert launcher.deepgram.spoken[0] == (
         "Hi Maria, thanks for calling Lakeside Motors Service. Calling about the 2019 Honda Civic?")
+    assert caller.protocol_errors == []  # the launcher spoke Media Streams as Twilio expects
     await launcher.twilio.wait_for_hangup(caller.call_sid, timeout=10)
 
     record = await crm.lookup_customer(MARIA)

@@ -11,7 +11,7 @@ import pytest
 
 import calendar_adapter
 import crm
-from telephony.caller_id import ATTESTED_VERSTAT
+from telephony.webhooks import ATTESTED_VERSTAT
 from tests.audio import TEXTS, load
 from tests.bot.conftest import Launcher
 from tests.bot.test_calls import MARIA, _maria_with_civic, _next_open_day, _tool_result, closed_log

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import calendar_adapter
 import crm
 from config.settings import get_settings
-from reminders.config import ReminderConfig
+from reminders.policy import ReminderConfig
 from reminders.run import run
 from telephony.rest import TwilioRest
 from tests.audio import TEXTS, load

@@ -19,6 +19,7 @@ from calendar_adapter import (
     reschedule_appointment,
 )
 from crm import db
+from crm.appointments import ACTIVE
 from crm.cache import cache
 from crm.customers import cache_key, lookup_customer
 from tests.calendar_adapter.conftest import Configure
@@ -51,7 +52,7 @@ def assert_events_match_rows(calendar: Calendar, rows: list[dict[str, Any]]) -> 
     if calendar is None:
         assert all(row["calendar_event_id"] is None for row in rows)
         return
-    active = [row for row in rows if row["status"] in ("scheduled", "confirmed")]
+    active = [row for row in rows if row["status"] in ACTIVE]
     assert sorted(calendar.events) == sorted(row["calendar_event_id"] for row in active)
     for row in active:
         event = calendar.events[row["calendar_event_id"]]
@@ -426,6 +427,14 @@ async def test_a_booking_answer_is_speakable(calendar: Calendar, customer: tuple
     }
     row = (await appointments())[0]
     assert (row["notes"], row["duration_minutes"], row["status"]) == ("squeaks when cold", 90, "scheduled")
+
+
+async def test_a_booking_without_a_vehicle_names_none(calendar: Calendar, customer: tuple[int, int]) -> None:
+    answer = await book_appointment(iso(TUESDAY, 9), "oil change", customer[0], now=NOW)
+    assert (answer["vehicle_id"], answer["vehicle"]) == (None, None)
+    if calendar is not None:
+        (event,) = calendar.events.values()
+        assert event["summary"] == "Oil change — Maria Lopez"
 
 
 async def test_booking_forgets_the_cached_caller(calendar: Calendar, customer: tuple[int, int]) -> None:

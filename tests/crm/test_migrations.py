@@ -31,9 +31,38 @@ async def test_second_run_changes_nothing(database_url) -> None:
     assert [r[0] for r in rows] == [m.version for m in migrate.available()]
 
 
-def test_contract_columns_exist() -> None:
-    names = {m.name for m in migrate.available()}
-    assert "schema" in names
+CONTRACT = {
+    "customers": ("id", "first_name", "last_name", "phone", "email", "created_at"),
+    "vehicles": ("id", "customer_id", "vin", "year", "make", "model", "mileage"),
+    "appointments": ("id", "customer_id", "vehicle_id", "service_type", "scheduled_at", "duration_minutes",
+                     "status", "calendar_event_id", "created_at"),
+    "call_logs": ("id", "call_sid", "direction", "from_number", "to_number", "started_at", "ended_at",
+                  "outcome", "transcript"),
+}
+
+
+async def test_contract_columns_exist(database_url) -> None:
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cur = await conn.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns"
+            " WHERE table_schema = 'public'"
+        )
+        types = {(table, column): data_type for table, column, data_type in await cur.fetchall()}
+        # Single-column UNIQUE constraints only: one over (a, b) does not make `a` unique.
+        cur = await conn.execute(
+            "SELECT tc.table_name, min(kcu.column_name) FROM information_schema.table_constraints tc"
+            " JOIN information_schema.key_column_usage kcu"
+            " ON kcu.constraint_schema = tc.constraint_schema AND kcu.constraint_name = tc.constraint_name"
+            " WHERE tc.table_schema = 'public' AND tc.constraint_type = 'UNIQUE'"
+            " GROUP BY tc.table_name, tc.constraint_name HAVING count(*) = 1"
+        )
+        unique = set(await cur.fetchall())
+    missing = [(table, column) for table, columns in CONTRACT.items() for column in columns
+               if (table, column) not in types]
+    assert missing == []
+    assert types["appointments", "scheduled_at"] == "timestamp with time zone"
+    assert types["call_logs", "transcript"] == "jsonb"
+    assert {("customers", "phone"), ("call_logs", "call_sid")} <= unique
 
 
 @pytest.mark.parametrize(

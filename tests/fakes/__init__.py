@@ -7,4 +7,5 @@ it received; point the production client code at it, never patch internals.
 * :mod:`tests.fakes.openai` -- ``FakeOpenAI``: streaming Chat Completions + tools.
 * :mod:`tests.fakes.twilio_rest` -- ``FakeTwilioRest``: the Calls REST resource.
 * :mod:`tests.fakes.twilio_caller` -- ``TwilioCaller``: Twilio's side of a Media Stream.
+* :mod:`tests.fakes.google_calendar` -- ``FakeGoogleCalendar``: Calendar v3 REST and OAuth refresh.
 """

@@ -8,8 +8,8 @@ Point the services at it with ``base_url=fake.ws_base_url`` (``ws://`` selects
 the insecure scheme; the SDK and Pipecat append ``/v1/listen`` / ``/v1/speak``).
 
 Speech-to-text. The fake cannot recognise speech, so it finds utterances by
-energy (RMS over ``window_ms`` windows, ``threshold_rms``, at least
-``min_speech_ms`` voiced to start, ``hangover_ms`` of silence to end) and takes
+energy (see :class:`EnergySegmenter`: RMS over 20 ms windows, 60 ms voiced to
+start, 500 ms of silence to end) and takes
 the words from a SCRIPT: the caller's N-th utterance (counted across every
 connection to this server) is transcribed as ``script[N]``. While an utterance
 is in progress it sends interim ``Results`` (``is_final: false``) revealing the
@@ -21,20 +21,22 @@ stop time but shorter than the hangover) yields no more text, so one energy
 segment always gives exactly one non-empty final. A ``Finalize`` with nothing
 pending is answered by an empty final with ``from_finalize: true``, as Deepgram
 does. ``KeepAlive`` is recorded; ``CloseStream`` flushes, sends ``Metadata`` and
-closes with 1000. ``vad_events=true`` adds ``SpeechStarted``; ``utterance_end_ms``
-adds ``UtteranceEnd``. Message shapes follow the SDK's ``ListenV1Results`` etc.
+closes with 1000. Message shapes follow the SDK's ``ListenV1Results`` etc.
 (it parses by the ``type`` field, and requires ``channel_index``, ``duration``,
 ``start``, ``channel.alternatives[].{transcript,confidence,words}`` and
 ``metadata.{request_id,model_info,model_uuid}``).
 
-Text-to-speech. ``Speak`` text is buffered; ``Flush`` turns the buffer into a
-low tone of ``tts_ms_per_char`` per character at the requested ``sample_rate``
-(linear16, or mulaw), sent in ``tts_chunk_ms`` binary chunks (``tts_chunk_delay``
-seconds apart, 0 = as fast as possible) and then ``{"type": "Flushed",
-"sequence_id": n}``. ``Clear`` drops the buffer and any audio not yet sent and
-answers ``{"type": "Cleared", "sequence_id": n}``; ``Close`` closes. A
-``Metadata`` message is sent when the socket opens. ``POST /v1/speak`` (the HTTP
-API used by ``DeepgramHttpTTSService``) returns the same audio in one body.
+Text-to-speech (the websocket API). ``Speak`` text is buffered; ``Flush`` turns
+the buffer into a low tone of ``tts_ms_per_char`` per character at the requested
+``sample_rate``, sent in 40 ms binary chunks (``tts_chunk_delay`` seconds apart,
+0 = as fast as possible) and then ``{"type": "Flushed", "sequence_id": n}``.
+``Clear`` drops the buffer and any audio not yet sent and answers ``{"type":
+"Cleared", "sequence_id": n}``; ``Close`` closes. A ``Metadata`` message is sent
+when the socket opens.
+
+Audio both ways is 16-bit linear PCM, the only encoding production sends and asks
+for; a handshake asking for another is refused with HTTP 400, so a change of
+encoding fails loudly instead of being misread.
 
 With ``api_key`` set, a handshake whose ``Authorization`` is not ``Token <key>``
 is refused with HTTP 401 (the SDK turns that into ``ApiError(401)``).
@@ -57,10 +59,13 @@ from typing import Any
 import numpy as np
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from ._pcm import pcm16_to_ulaw, rms, tone, ulaw_to_pcm16
+from ._pcm import rms, tone
 from ._server import LoopbackServer
 
 MODEL_UUID = "00000000-0000-4000-8000-00000000fa6e"
+INTERIM_EVERY = 0.3  # seconds of audio between interim results
+SECONDS_PER_WORD = 0.3  # how fast interim results reveal the scripted words
+TTS_CHUNK_MS = 40
 
 
 # ---------------------------------------------------------------------------------
@@ -81,23 +86,19 @@ class EnergySegmenter:
 
     Why: the fake STT must know when the caller speaks without a recogniser;
     the hangover bridges pauses between words and commas in real speech, and
-    ``min_speech_ms`` ignores clicks.
+    the minimum speech length ignores clicks.
     """
 
-    def __init__(
-        self,
-        sample_rate: int,
-        *,
-        threshold_rms: float = 300.0,
-        window_ms: int = 20,
-        min_speech_ms: int = 60,
-        hangover_ms: int = 500,
-    ) -> None:
+    THRESHOLD_RMS = 300.0
+    WINDOW_MS = 20
+    MIN_SPEECH_MS = 60
+    HANGOVER_MS = 500
+
+    def __init__(self, sample_rate: int) -> None:
         self.sample_rate = sample_rate
-        self.threshold_rms = threshold_rms
-        self.window = max(1, sample_rate * window_ms // 1000)
-        self._min_windows = max(1, math.ceil(min_speech_ms / window_ms))
-        self._hangover_windows = max(1, math.ceil(hangover_ms / window_ms))
+        self.window = max(1, sample_rate * self.WINDOW_MS // 1000)
+        self._min_windows = math.ceil(self.MIN_SPEECH_MS / self.WINDOW_MS)
+        self._hangover_windows = math.ceil(self.HANGOVER_MS / self.WINDOW_MS)
         self._pending = np.zeros(0, dtype=np.int16)
         self._samples = 0  # samples consumed into whole windows
         self._voiced_run = 0
@@ -127,7 +128,7 @@ class EnergySegmenter:
             start = self._samples / self.sample_rate
             self._samples += self.window
             end = self._samples / self.sample_rate
-            voiced = rms(block) >= self.threshold_rms
+            voiced = rms(block) >= self.THRESHOLD_RMS
             if not self.in_speech:
                 self._voiced_run = self._voiced_run + 1 if voiced else 0
                 if self._voiced_run >= self._min_windows:
@@ -154,9 +155,9 @@ class EnergySegmenter:
         return SegmentEvent("end", self.last_voice_end)
 
 
-def count_utterances(pcm: bytes, sample_rate: int, **segmenter_args: Any) -> list[tuple[float, float]]:
+def count_utterances(pcm: bytes, sample_rate: int) -> list[tuple[float, float]]:
     """Run :class:`EnergySegmenter` over a whole PCM buffer; return ``(start, end)`` pairs."""
-    seg = EnergySegmenter(sample_rate, **segmenter_args)
+    seg = EnergySegmenter(sample_rate)
     # A second of trailing silence so the last segment is closed by the hangover.
     events = seg.feed(pcm + b"\x00\x00" * sample_rate)
     if seg.in_speech:
@@ -179,10 +180,7 @@ class SttResult:
     is_final: bool
     from_finalize: bool
     utterance: int | None  # script index; None for an empty answer to Finalize
-    audio_start: float
-    audio_end: float
     at: float  # time.monotonic() when sent (comparable with TwilioCaller times)
-    wall_time: float  # time.time() when sent
 
 
 @dataclass
@@ -190,15 +188,11 @@ class SttConnection:
     """Everything one ``/v1/listen`` websocket received and sent."""
 
     query: dict[str, str]
-    query_string: str
     headers: dict[str, str]
-    opened_at: float
     bytes_received: int = 0
     audio_seconds: float = 0.0
     control_messages: list[dict[str, Any]] = field(default_factory=list)
     results: list[SttResult] = field(default_factory=list)
-    other_messages: list[dict[str, Any]] = field(default_factory=list)  # SpeechStarted, ...
-    closed_at: float | None = None
     close_stream_received: bool = False
 
     @property
@@ -237,26 +231,18 @@ class TtsUtterance:
 
 @dataclass
 class TtsConnection:
-    """Everything one ``/v1/speak`` websocket (or HTTP request) received and sent."""
+    """Everything one ``/v1/speak`` websocket received and sent."""
 
     query: dict[str, str]
     headers: dict[str, str]
-    opened_at: float
     sample_rate: int
-    encoding: str
     messages: list[dict[str, Any]] = field(default_factory=list)
     utterances: list[TtsUtterance] = field(default_factory=list)
     clear_count: int = 0
-    flush_count: int = 0
-    closed_at: float | None = None
 
     @property
     def authorization(self) -> str | None:
         return self.headers.get("Authorization")
-
-    @property
-    def model(self) -> str | None:
-        return self.query.get("model")
 
 
 # ---------------------------------------------------------------------------------
@@ -272,35 +258,15 @@ class FakeDeepgram(LoopbackServer):
         script: Iterable[str | None] = (),
         *,
         api_key: str | None = None,
-        threshold_rms: float = 300.0,
-        window_ms: int = 20,
-        min_speech_ms: int = 60,
-        hangover_ms: int = 500,
-        interim_every_ms: int = 300,
-        seconds_per_word: float = 0.3,
         tts_ms_per_char: float = 60.0,
-        tts_chunk_ms: int = 40,
         tts_chunk_delay: float = 0.0,
-        tts_tone_hz: float = 440.0,
-        tts_amplitude: int = 1000,
         host: str = "127.0.0.1",
     ) -> None:
         super().__init__(host=host)
         self.script: list[str | None] = list(script)
         self.api_key = api_key
-        self.segmenter_args: dict[str, Any] = {
-            "threshold_rms": threshold_rms,
-            "window_ms": window_ms,
-            "min_speech_ms": min_speech_ms,
-            "hangover_ms": hangover_ms,
-        }
-        self.interim_every = interim_every_ms / 1000
-        self.seconds_per_word = seconds_per_word
         self.tts_ms_per_char = tts_ms_per_char
-        self.tts_chunk_ms = tts_chunk_ms
         self.tts_chunk_delay = tts_chunk_delay
-        self.tts_tone_hz = tts_tone_hz
-        self.tts_amplitude = tts_amplitude
         self.stt_connections: list[SttConnection] = []
         self.tts_connections: list[TtsConnection] = []
         self.rejected_handshakes: list[dict[str, str]] = []
@@ -367,43 +333,36 @@ class FakeDeepgram(LoopbackServer):
 
     def _setup_routes(self, app: web.Application) -> None:
         app.router.add_get("/v1/listen", self._listen)
-        app.router.add_route("*", "/v1/speak", self._speak)
+        app.router.add_get("/v1/speak", self._speak)
 
-    def _authorized(self, request: web.Request) -> bool:
-        if self.api_key is None:
-            return True
-        if request.headers.get("Authorization") == f"Token {self.api_key}":
-            return True
-        self.rejected_handshakes.append({"path": request.path, **dict(request.headers)})
-        return False
-
-    @staticmethod
-    def _unauthorized() -> web.Response:
-        return web.json_response(
-            {
-                "err_code": "INVALID_AUTH",
-                "err_msg": "Invalid credentials.",
-                "request_id": str(uuid.uuid4()),
-            },
-            status=401,
-        )
-
-    # -- speech-to-text ------------------------------------------------------------
-
-    async def _listen(self, request: web.Request) -> web.StreamResponse:
-        if not self._authorized(request):
-            return self._unauthorized()
+    async def _accept(self, request: web.Request) -> tuple[dict[str, str], web.WebSocketResponse, str]:
+        """Refuse a handshake with the wrong key (401) or for audio other than linear16 (400);
+        else open the websocket, tagged with a request id as Deepgram tags it."""
+        query = {k: request.query.getall(k)[-1] for k in request.query}
+        if self.api_key is not None and request.headers.get("Authorization") != f"Token {self.api_key}":
+            self.rejected_handshakes.append({"path": request.path, **dict(request.headers)})
+            raise web.HTTPUnauthorized(
+                text=json.dumps({"err_code": "INVALID_AUTH", "err_msg": "Invalid credentials."}),
+                content_type="application/json",
+            )
+        rate = query.get("sample_rate")
+        if query.get("encoding", "linear16") != "linear16" or (rate is not None and not rate.isdigit()):
+            raise web.HTTPBadRequest(
+                text=json.dumps({"err_code": "INVALID_QUERY_PARAMETER", "err_msg": f"unsupported: {query}"}),
+                content_type="application/json",
+            )
         request_id = str(uuid.uuid4())
         ws = web.WebSocketResponse()
         ws.headers["dg-request-id"] = request_id
         await ws.prepare(request)
         self._track(ws)
-        conn = SttConnection(
-            query={k: request.query.getall(k)[-1] for k in request.query},
-            query_string=request.query_string,
-            headers=dict(request.headers),
-            opened_at=time.monotonic(),
-        )
+        return query, ws, request_id
+
+    # -- speech-to-text ------------------------------------------------------------
+
+    async def _listen(self, request: web.Request) -> web.StreamResponse:
+        query, ws, request_id = await self._accept(request)
+        conn = SttConnection(query=query, headers=dict(request.headers))
         self.stt_connections.append(conn)
         session = _SttSession(self, conn, ws, request_id)
         watchdog = self._spawn(session.watchdog())
@@ -424,55 +383,24 @@ class FakeDeepgram(LoopbackServer):
                         conn.close_stream_received = True
                         await session.close_stream()
                         break
-                    elif kind not in ("KeepAlive", "Configure"):
+                    elif kind != "KeepAlive":
                         await session.send_error(f"unknown message type {kind!r}", msg.data)
         finally:
             watchdog.cancel()
-            conn.closed_at = time.monotonic()
             if not ws.closed:
                 await ws.close()
         return ws
 
     # -- text-to-speech --------------------------------------------------------------
 
-    def synthesize(self, text: str, sample_rate: int, encoding: str) -> bytes:
-        """The fake voice: a tone of ``tts_ms_per_char`` ms per character."""
-        seconds = len(text.strip()) * self.tts_ms_per_char / 1000
-        pcm = tone(seconds, sample_rate, freq=self.tts_tone_hz, amplitude=self.tts_amplitude)
-        return pcm16_to_ulaw(pcm) if encoding == "mulaw" else pcm
+    def synthesize(self, text: str, sample_rate: int) -> bytes:
+        """The fake voice: a low tone of ``tts_ms_per_char`` ms per character."""
+        return tone(len(text.strip()) * self.tts_ms_per_char / 1000, sample_rate)
 
     async def _speak(self, request: web.Request) -> web.StreamResponse:
-        if not self._authorized(request):
-            return self._unauthorized()
-        query = {k: request.query.getall(k)[-1] for k in request.query}
-        encoding = query.get("encoding", "linear16")
-        try:
-            sample_rate = int(query.get("sample_rate", "24000"))
-        except ValueError:
-            sample_rate = 0
-        if encoding not in ("linear16", "mulaw") or sample_rate <= 0:
-            return web.json_response(
-                {
-                    "err_code": "INVALID_QUERY_PARAMETER",
-                    "err_msg": f"unsupported {encoding=} {sample_rate=}",
-                },
-                status=400,
-            )
-        conn = TtsConnection(
-            query=query,
-            headers=dict(request.headers),
-            opened_at=time.monotonic(),
-            sample_rate=sample_rate,
-            encoding=encoding,
-        )
+        query, ws, request_id = await self._accept(request)
+        conn = TtsConnection(query, dict(request.headers), int(query.get("sample_rate", "24000")))
         self.tts_connections.append(conn)
-        if request.method == "POST":
-            return await self._speak_http(request, conn)
-        request_id = str(uuid.uuid4())
-        ws = web.WebSocketResponse()
-        ws.headers["dg-request-id"] = request_id
-        await ws.prepare(request)
-        self._track(ws)
         session = _TtsSession(self, conn, ws)
         await session.send_json(
             {
@@ -512,23 +440,9 @@ class FakeDeepgram(LoopbackServer):
                     )
         finally:
             worker.cancel()
-            conn.closed_at = time.monotonic()
             if not ws.closed:
                 await ws.close()
         return ws
-
-    async def _speak_http(self, request: web.Request, conn: TtsConnection) -> web.Response:
-        body = await request.json()
-        text = str(body.get("text", ""))
-        conn.messages.append(body)
-        utt = TtsUtterance(text=text.strip(), sequence_id=0, requested_at=time.monotonic())
-        conn.utterances.append(utt)
-        audio = self.synthesize(text, conn.sample_rate, conn.encoding)
-        utt.audio_bytes = len(audio)
-        utt.completed_at = time.monotonic()
-        conn.closed_at = utt.completed_at
-        content_type = "audio/l16" if conn.encoding == "linear16" else "audio/basic"
-        return web.Response(body=audio, content_type=content_type)
 
 
 class _SttSession:
@@ -539,14 +453,9 @@ class _SttSession:
         self.conn = conn
         self.ws = ws
         self.request_id = request_id
-        q = conn.query
-        self.sample_rate = int(q.get("sample_rate", "16000"))
-        self.encoding = q.get("encoding", "linear16")
-        self.interim_results = q.get("interim_results", "false").lower() == "true"
-        self.vad_events = q.get("vad_events", "false").lower() == "true"
-        self.utterance_end = "utterance_end_ms" in q
-        self.model = q.get("model", "nova-3-general")
-        self.segmenter = EnergySegmenter(self.sample_rate, **fake.segmenter_args)
+        self.interim_results = conn.query.get("interim_results", "false").lower() == "true"
+        self.model = conn.query.get("model", "nova-3-general")
+        self.segmenter = EnergySegmenter(int(conn.query.get("sample_rate", "16000")))
         self.lock = asyncio.Lock()
         self.utterance: int | None = None  # script index of the current energy segment
         self.finalized = True  # the current/last segment already produced its final
@@ -561,38 +470,33 @@ class _SttSession:
             self.conn.bytes_received += len(data)
             self.sha.update(data)
             self.last_audio_wall = time.monotonic()
-            pcm = ulaw_to_pcm16(data) if self.encoding == "mulaw" else data
-            for event in self.segmenter.feed(pcm):
+            for event in self.segmenter.feed(data):
                 if event.kind == "start":
-                    await self._on_start(event.time)
+                    self._on_start(event.time)
                 else:
                     await self._on_end(event.time)
             self.conn.audio_seconds = self.segmenter.time
             if self.segmenter.in_speech and not self.finalized and self.interim_results:
                 now = self.segmenter.time
-                if now - self.last_interim_at >= self.fake.interim_every:
+                if now - self.last_interim_at >= INTERIM_EVERY:
                     await self._send_interim(now)
 
-    async def _on_start(self, at: float) -> None:
+    def _on_start(self, at: float) -> None:
         self.utterance = self.fake.utterances_detected
         self.fake.utterances_detected += 1
         self.finalized = False
         self.last_interim_at = at
         self.last_interim_text = ""
-        if self.vad_events:
-            await self._send_other({"type": "SpeechStarted", "channel": [0], "timestamp": round(at, 3)})
 
     async def _on_end(self, at: float) -> None:
         if not self.finalized:
             await self._send_final(from_finalize=False, end=at)
-        if self.utterance_end:
-            await self._send_other({"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": round(at, 3)})
 
     async def _send_interim(self, now: float) -> None:
         assert self.utterance is not None
         words = self.fake.transcript_for(self.utterance).split()
         elapsed = now - self.segmenter.segment_start
-        shown = min(len(words), 1 + int(elapsed / self.fake.seconds_per_word))
+        shown = min(len(words), 1 + int(elapsed / SECONDS_PER_WORD))
         text = " ".join(words[:shown])
         self.last_interim_at = now
         if text and text != self.last_interim_text:
@@ -632,7 +536,7 @@ class _SttSession:
         async with self.lock:
             if self.segmenter.in_speech:
                 await self._on_end(self.segmenter.force_end().time)
-            await self._send_other(
+            await self._send(
                 {
                     "type": "Metadata",
                     "transaction_key": "deprecated",
@@ -654,12 +558,11 @@ class _SttSession:
             await self.ws.close(code=WSCloseCode.OK)
 
     async def send_error(self, description: str, raw: str) -> None:
-        await self._send_other(
+        await self._send(
             {"type": "Error", "variant": "SchemaError", "description": description, "message": raw}
         )
 
-    async def _send_other(self, message: dict[str, Any]) -> None:
-        self.conn.other_messages.append(message)
+    async def _send(self, message: dict[str, Any]) -> None:
         if not self.ws.closed:
             await self.ws.send_str(json.dumps(message))
 
@@ -702,11 +605,8 @@ class _SttSession:
             },
             "from_finalize": from_finalize,
         }
-        self.conn.results.append(
-            SttResult(text, is_final, from_finalize, utterance, start, end, time.monotonic(), time.time())
-        )
-        if not self.ws.closed:
-            await self.ws.send_str(json.dumps(message))
+        self.conn.results.append(SttResult(text, is_final, from_finalize, utterance, time.monotonic()))
+        await self._send(message)
 
 
 class _TtsSession:
@@ -728,7 +628,6 @@ class _TtsSession:
                 await self.ws.send_str(json.dumps(message))
 
     def flush(self) -> None:
-        self.conn.flush_count += 1
         text = "".join(self.buffer).strip()
         self.buffer.clear()
         utt = TtsUtterance(text, self.next_sequence, time.monotonic(), generation=self.generation)
@@ -753,16 +652,10 @@ class _TtsSession:
 
     async def worker(self) -> None:
         fake = self.fake
-        chunk = max(
-            2,
-            fake.tts_chunk_ms
-            * self.conn.sample_rate
-            // 1000
-            * (2 if self.conn.encoding == "linear16" else 1),
-        )
+        chunk = max(2, TTS_CHUNK_MS * self.conn.sample_rate // 1000 * 2)  # 2 bytes a sample
         while True:
             utt = await self.queue.get()
-            audio = fake.synthesize(utt.text, self.conn.sample_rate, self.conn.encoding)
+            audio = fake.synthesize(utt.text, self.conn.sample_rate)
             for offset in range(0, len(audio), chunk):
                 async with self.lock:
                     if utt.generation != self.generation or self.ws.closed:

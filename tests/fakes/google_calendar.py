@@ -15,16 +15,16 @@ Behaviour:
   one gets 400 ``invalid_grant``. API calls need ``Authorization: Bearer <issued token>``,
   else 401 in Google's error shape (which makes google-auth refresh and retry).
 * ``POST /calendar/v3/calendars/{id}/events`` stores the event with a new id, status
-  ``confirmed``, ``created``/``updated``; ``GET``/``PUT``/``PATCH``/``DELETE`` on
-  ``.../events/{eventId}`` read, replace, merge (top-level keys, as Google's patch does for
-  these fields) and delete it. An unknown id is 404 ``notFound``; a deleted one is 410
-  ``deleted``. Only the calendar named in :attr:`calendar_id` exists.
+  ``confirmed``, ``created``/``updated``; ``PATCH``/``DELETE`` on ``.../events/{eventId}``
+  merge into it (top-level keys, as Google's patch does for these fields) and delete it,
+  the only other event calls the backend makes. An unknown id is 404 ``notFound``; a
+  deleted one is 410 ``deleted``. Only the calendar named in :attr:`calendar_id` exists.
 * ``POST /calendar/v3/freeBusy`` answers the stored events that are not
   ``transparency: transparent`` (or cancelled), clipped to ``timeMin``/``timeMax``,
   overlapping ones merged, in UTC; other calendars get ``errors: [notFound]``.
 * :meth:`add_block` puts a busy event (a staff meeting) on the calendar;
   :meth:`fail_next` makes the next request(s) to an endpoint (``token``, ``freebusy``,
-  ``insert``, ``get``, ``update``, ``patch``, ``delete``) answer an error status in
+  ``insert``, ``patch``, ``delete``) answer an error status in
   Google's JSON error shape; :attr:`requests` records every request, in order.
 """
 
@@ -58,7 +58,7 @@ _REASONS = {
 class GoogleRequest:
     """One request the fake received, with the answer it gave."""
 
-    endpoint: str  # token, freebusy, insert, get, update, patch, delete
+    endpoint: str  # token, freebusy, insert, patch, delete
     method: str
     path: str
     query: dict[str, str]
@@ -164,8 +164,6 @@ class FakeGoogleCalendar(LoopbackServer):
         app.router.add_post("/calendar/v3/freeBusy", self._handle("freebusy", self._free_busy))
         app.router.add_post(events, self._handle("insert", self._insert))
         one = events + "/{event_id}"
-        app.router.add_get(one, self._handle("get", self._get))
-        app.router.add_put(one, self._handle("update", self._update))
         app.router.add_patch(one, self._handle("patch", self._patch))
         app.router.add_delete(one, self._handle("delete", self._delete))
 
@@ -284,18 +282,6 @@ class FakeGoogleCalendar(LoopbackServer):
         if body.get("id") in self.events or body.get("id") in self.deleted:
             return google_error(409)
         return web.json_response(self._store(body))
-
-    async def _get(self, request: web.Request, body: None) -> web.Response:
-        event = self._existing(request)
-        return event if isinstance(event, web.Response) else web.json_response(event)
-
-    async def _update(self, request: web.Request, body: dict[str, Any]) -> web.Response:
-        event = self._existing(request)
-        if isinstance(event, web.Response):
-            return event
-        kept = {key: event[key] for key in ("id", "created", "iCalUID", "organizer")}
-        event = {**body, **kept, "sequence": event["sequence"] + 1}
-        return web.json_response(self._store(event))
 
     async def _patch(self, request: web.Request, body: dict[str, Any]) -> web.Response:
         event = self._existing(request)

@@ -20,7 +20,9 @@ call starts with a chunk holding ``index``, ``id``, ``type: "function"`` and
 empty delta and ``finish_reason`` (``stop`` or ``tool_calls``). With
 ``stream_options.include_usage`` every chunk has ``"usage": null`` and a final
 chunk with ``"choices": []`` carries the usage. The stream ends with
-``data: [DONE]``. Non-streaming requests get one ``chat.completion`` object.
+``data: [DONE]``. Pipecat's service only streams, so a request without
+``"stream": true`` is refused with 400 rather than answered in a shape nothing
+tests.
 
 With ``api_key`` set, a request without ``Authorization: Bearer <key>`` gets 401.
 """
@@ -30,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -39,6 +42,8 @@ from typing import Any, TypeAlias
 from aiohttp import web
 
 from ._server import LoopbackServer
+
+log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------
 # Policy results
@@ -50,7 +55,6 @@ class Reply:
     """Answer with text (streamed in ``chunk_chars`` pieces)."""
 
     text: str
-    delay: float | None = None  # seconds before the first chunk; None = server default
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,6 @@ class ToolCalls:
 
     calls: list[Call]
     text: str | None = None
-    delay: float | None = None
 
 
 @dataclass(frozen=True)
@@ -88,11 +91,9 @@ Result: TypeAlias = Reply | ToolCalls | Fail | str
 class ChatRequest:
     """What one ``/v1/chat/completions`` request carried, plus how it went."""
 
-    index: int
     body: dict[str, Any]
     headers: dict[str, str]
     received_at: float
-    result: Result | None = None
     status: int | None = None
     completed: bool = False  # the whole response was written
     disconnected: bool = False  # the client went away mid-stream (e.g. interruption)
@@ -104,10 +105,6 @@ class ChatRequest:
     @property
     def model(self) -> str | None:
         return self.body.get("model")
-
-    @property
-    def stream(self) -> bool:
-        return bool(self.body.get("stream"))
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -140,9 +137,6 @@ class ChatRequest:
                     out[str(msg.get("tool_call_id"))] = text
         return out
 
-    def last_message(self) -> dict[str, Any]:
-        return self.messages[-1] if self.messages else {}
-
 
 def _content_text(content: Any) -> str:
     if isinstance(content, str):
@@ -170,10 +164,6 @@ class ScriptedPolicy:
     def add(self, *steps: Result | Policy) -> None:
         self.steps.extend(steps)
 
-    @property
-    def remaining(self) -> int:
-        return len(self.steps) - self.used
-
     async def __call__(self, request: ChatRequest) -> Result:
         if self.used >= len(self.steps):
             self.overruns.append(request)
@@ -199,10 +189,8 @@ class FakeOpenAI(LoopbackServer):
         policy: Policy | Iterable[Result | Policy] | None = None,
         *,
         api_key: str | None = None,
-        delay: float = 0.0,
         chunk_delay: float = 0.0,
         chunk_chars: int = 8,
-        model: str | None = None,
         host: str = "127.0.0.1",
     ) -> None:
         super().__init__(host=host)
@@ -212,13 +200,10 @@ class FakeOpenAI(LoopbackServer):
             policy = ScriptedPolicy(policy)
         self.policy: Policy = policy
         self.api_key = api_key
-        self.delay = delay
         self.chunk_delay = chunk_delay
         self.chunk_chars = max(1, chunk_chars)
-        self.model = model
         self.requests: list[ChatRequest] = []
         self.rejected: list[dict[str, str]] = []
-        self.errors: list[BaseException] = []  # exceptions raised by the policy
 
     @property
     def api_base(self) -> str:
@@ -245,36 +230,27 @@ class FakeOpenAI(LoopbackServer):
             body = await request.json()
         except json.JSONDecodeError:
             return _error(400, "We could not parse the JSON body of your request.")
-        chat = ChatRequest(len(self.requests), body, headers, time.monotonic())
+        if not body.get("stream"):
+            return _error(400, "This fake serves streaming requests only.")
+        chat = ChatRequest(body, headers, time.monotonic())
         self.requests.append(chat)
         try:
             out = self.policy(chat)
             result = await out if inspect.isawaitable(out) else out
-        except Exception as exc:  # surface policy bugs to the test, not just the client
-            self.errors.append(exc)
+        except Exception as exc:
+            # The client only sees a 500; the log shows the test's policy bug itself.
+            log.exception("policy failed")
             result = Fail(500, f"policy raised {exc!r}")
         if isinstance(result, str):
             result = Reply(result)
-        chat.result = result
         if isinstance(result, Fail):
             chat.status = result.status
             chat.completed = True
             return _error(result.status, result.message, result.type, result.code)
-        delay = self.delay if result.delay is None else result.delay
-        if delay > 0:
-            await asyncio.sleep(delay)
         chat.status = 200
-        model = self.model or str(body.get("model") or "gpt-4o")
-        if not chat.stream:
-            chat.completed = True
-            return web.json_response(self._completion(result, model, body))
-        return await self._stream(request, chat, result, model)
+        return await self._stream(request, chat, result, str(body.get("model") or "gpt-4o"))
 
     # -- bodies -------------------------------------------------------------------
-
-    @staticmethod
-    def _call_id(call: Call) -> str:
-        return call.id or f"call_{uuid.uuid4().hex[:24]}"
 
     @staticmethod
     def _usage(body: dict[str, Any], completion_text: str) -> dict[str, Any]:
@@ -291,31 +267,6 @@ class FakeOpenAI(LoopbackServer):
                 "accepted_prediction_tokens": 0,
                 "rejected_prediction_tokens": 0,
             },
-        }
-
-    def _completion(self, result: Reply | ToolCalls, model: str, body: dict[str, Any]) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": result.text, "refusal": None}
-        finish = "stop"
-        generated = result.text or ""
-        if isinstance(result, ToolCalls):
-            message["tool_calls"] = [
-                {
-                    "id": self._call_id(c),
-                    "type": "function",
-                    "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
-                }
-                for c in result.calls
-            ]
-            finish = "tool_calls"
-            generated += json.dumps([c.arguments for c in result.calls])
-        return {
-            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "system_fingerprint": "fp_fake",
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-            "usage": self._usage(body, generated),
         }
 
     def _pieces(self, text: str) -> list[str]:
@@ -336,7 +287,7 @@ class FakeOpenAI(LoopbackServer):
                 "tool_calls": [
                     {
                         "index": index,
-                        "id": self._call_id(call),
+                        "id": call.id or f"call_{uuid.uuid4().hex[:24]}",
                         "type": "function",
                         "function": {"name": call.name, "arguments": ""},
                     }

@@ -21,10 +21,11 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from fastapi import WebSocket  # module level: FastAPI resolves string annotations here
-from pipecat.services.llm_service import FunctionCallParams  # likewise Pipecat's tools
+from pipecat.serializers.twilio import TwilioFrameSerializer
+from pipecat.services.llm_service import FunctionCallParams  # module level: Pipecat resolves annotations
 
 from tests.audio import NAMES, TEXTS, load, silence
+from tests.fakes._pcm import tone
 from tests.fakes.deepgram import FakeDeepgram, count_utterances
 from tests.fakes.openai import Call, ChatRequest, Fail, FakeOpenAI, Reply, ToolCalls
 from tests.fakes.twilio_caller import (
@@ -43,14 +44,19 @@ RATE = 8000
 # ---------------------------------------------------------------------------------
 
 
-async def twilio_to_pcm(ulaw: bytes, sample_rate: int = RATE) -> list[bytes]:
-    """Run mu-law through Pipecat's TwilioFrameSerializer in 20 ms media messages,
-    exactly as the transport does; return the PCM frames it produces."""
-    from pipecat.serializers.twilio import TwilioFrameSerializer
-
-    ser = TwilioFrameSerializer("MZ" + "0" * 32, params=TwilioFrameSerializer.InputParams(auto_hang_up=False))
+async def twilio_serializer(stream_sid: str = "MZ" + "0" * 32) -> TwilioFrameSerializer:
+    """Pipecat's Twilio serializer set up as the transport sets it up, with the automatic
+    hang-up off as production has it."""
+    ser = TwilioFrameSerializer(stream_sid, params=TwilioFrameSerializer.InputParams(auto_hang_up=False))
     # setup() only reads the pipeline input rate (what the transport passes in).
-    await ser.setup(SimpleNamespace(audio_in_sample_rate=sample_rate))  # type: ignore[arg-type]
+    await ser.setup(SimpleNamespace(audio_in_sample_rate=RATE))  # type: ignore[arg-type]
+    return ser
+
+
+async def twilio_to_pcm(ulaw: bytes) -> list[bytes]:
+    """Run mu-law through Pipecat's Twilio serializer in 20 ms media messages,
+    exactly as the transport does; return the PCM frames it produces."""
+    ser = await twilio_serializer()
     frames = []
     for i in range(0, len(ulaw), 160):
         payload = base64.b64encode(ulaw[i : i + 160]).decode()
@@ -232,6 +238,16 @@ async def test_deepgram_script_exhausted_and_bad_key() -> None:
         assert dg.transcript_for(0) == "appended" and dg.transcript_for(1) == "later"
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize("path", ["/v1/listen", "/v1/speak"])
+async def test_deepgram_refuses_audio_other_than_linear16(path: str) -> None:
+    async with FakeDeepgram() as dg, aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(f"{dg.ws_base_url}{path}?encoding=mulaw&sample_rate=8000")
+    assert refused.value.status == 400
+    assert dg.stt_connections == [] and dg.tts_connections == []
+
+
 # ---------------------------------------------------------------------------------
 # Deepgram text-to-speech
 # ---------------------------------------------------------------------------------
@@ -350,25 +366,6 @@ async def test_deepgram_tts_interruption_from_pipecat_sends_clear() -> None:
     assert utt.cleared and not utt.completed
 
 
-@pytest.mark.asyncio
-async def test_deepgram_http_tts() -> None:
-    from pipecat.frames.frames import TTSAudioRawFrame, TTSSpeakFrame
-    from pipecat.pipeline.worker import PipelineParams
-    from pipecat.services.deepgram.tts import DeepgramHttpTTSService
-    from pipecat.tests.utils import run_test
-
-    async with FakeDeepgram(tts_ms_per_char=10) as dg, aiohttp.ClientSession() as session:
-        tts = DeepgramHttpTTSService(api_key="k", aiohttp_session=session, base_url=dg.base_url)
-        down, _ = await run_test(
-            tts,
-            frames_to_send=[TTSSpeakFrame("Hi there.")],
-            pipeline_params=PipelineParams(audio_out_sample_rate=RATE),
-        )
-    assert sum(len(f.audio) for f in down if isinstance(f, TTSAudioRawFrame)) == 9 * 80 * 2
-    assert dg.spoken == ["Hi there."]
-    assert dg.tts_connections[0].query["container"] == "none"
-
-
 # ---------------------------------------------------------------------------------
 # OpenAI
 # ---------------------------------------------------------------------------------
@@ -464,27 +461,26 @@ async def test_openai_sdk_streams_tool_calls_then_text() -> None:
 
 
 @pytest.mark.asyncio
-async def test_openai_errors_non_streaming_and_overrun() -> None:
+async def test_openai_errors_overrun_and_non_streaming_refused() -> None:
     import openai
 
-    steps = [Reply("plain"), Fail(429, "Rate limit reached", "requests", "rate_limit_exceeded")]
+    steps = [Fail(429, "Rate limit reached", "requests", "rate_limit_exceeded")]
     async with (
         FakeOpenAI(steps, api_key="sk-test") as fake,
         openai.AsyncOpenAI(api_key="sk-test", base_url=fake.api_base, max_retries=0) as client,
         openai.AsyncOpenAI(api_key="nope", base_url=fake.api_base, max_retries=0) as wrong,
     ):
         msgs: list[Any] = [{"role": "user", "content": "hi"}]
-        done = await client.chat.completions.create(model="gpt-4o-mini", messages=msgs)
-        assert done.choices[0].message.content == "plain"
-        assert done.choices[0].finish_reason == "stop" and done.model == "gpt-4o-mini"
         with pytest.raises(openai.RateLimitError) as rate:
-            await client.chat.completions.create(model="gpt-4o-mini", messages=msgs)
+            await client.chat.completions.create(model="gpt-4o-mini", messages=msgs, stream=True)
         assert rate.value.code == "rate_limit_exceeded"
         with pytest.raises(openai.InternalServerError):
-            await client.chat.completions.create(model="gpt-4o-mini", messages=msgs)
+            await client.chat.completions.create(model="gpt-4o-mini", messages=msgs, stream=True)
         with pytest.raises(openai.AuthenticationError):
-            await wrong.chat.completions.create(model="gpt-4o-mini", messages=msgs)
-    assert [r.status for r in fake.requests] == [200, 429, 500]
+            await wrong.chat.completions.create(model="gpt-4o-mini", messages=msgs, stream=True)
+        with pytest.raises(openai.BadRequestError):  # production only streams
+            await client.chat.completions.create(model="gpt-4o-mini", messages=msgs)
+    assert [r.status for r in fake.requests] == [429, 500]
     assert len(fake.policy.overruns) == 1  # type: ignore[attr-defined]
     assert fake.rejected[0]["Authorization"] == "Bearer nope"
 
@@ -507,7 +503,7 @@ async def test_openai_with_pipecat_llm_tool_round_trip() -> None:
             return ToolCalls([Call("check_availability", {"date": "2026-05-01"}, id="call_1")])
         return Reply(f"I have {results['call_1']['slots'][0]} open.")
 
-    async with FakeOpenAI(policy, api_key="sk-test", chunk_chars=3, delay=0.05) as fake:
+    async with FakeOpenAI(policy, api_key="sk-test", chunk_chars=3) as fake:
         llm = OpenAILLMService(
             api_key="sk-test",
             base_url=fake.api_base,
@@ -536,11 +532,32 @@ async def test_openai_with_pipecat_llm_tool_round_trip() -> None:
     assert seen == [{"date": "2026-05-01"}]
     assert len(fake.requests) == 2
     first, second = fake.requests
-    assert first.model == "gpt-4o-mini" and first.stream
+    assert first.model == "gpt-4o-mini" and first.body["stream"]
     assert first.messages[0] == {"role": "system", "content": "Be brief."}
     assert first.tool_names == ["check_availability"]
     assert second.tool_results() == {"call_1": {"slots": ["10:00"]}}
     assert ctx.get_messages()[-1] == {"role": "assistant", "content": "I have 10:00 open."}
+
+
+@pytest.mark.asyncio
+async def test_openai_records_client_disconnect_mid_stream() -> None:
+    from openai import AsyncOpenAI
+
+    async with (
+        FakeOpenAI([Reply("word " * 50)], chunk_delay=0.02) as fake,
+        AsyncOpenAI(api_key="x", base_url=fake.api_base) as client,
+    ):
+        stream = await client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        received = 0
+        async for _ in stream:
+            received += 1
+            if received == 3:
+                break
+        await stream.close()  # what an interruption does to Pipecat's stream
+        await fake.wait_until(lambda: fake.requests[0].disconnected, 3)
+    assert not fake.requests[0].completed
 
 
 # ---------------------------------------------------------------------------------
@@ -549,7 +566,7 @@ async def test_openai_with_pipecat_llm_tool_round_trip() -> None:
 
 
 @pytest.mark.asyncio
-async def test_twilio_rest_client_create_update_fetch() -> None:
+async def test_twilio_rest_client_create_and_update() -> None:
     from twilio.base.exceptions import TwilioRestException
     from twilio.rest import Client
 
@@ -570,7 +587,6 @@ async def test_twilio_rest_client_create_update_fetch() -> None:
             out: dict[str, Any] = {"created": call}
             out["redirected"] = client.calls(call.sid).update(twiml="<Response><Hangup/></Response>")
             out["ended"] = client.calls(call.sid).update(status="completed")
-            out["fetched"] = client.calls(call.sid).fetch()
             for key, fn in {
                 "missing": lambda: client.calls("CA" + "0" * 32).update(status="completed"),
                 "late_redirect": lambda: client.calls(call.sid).update(url="https://x/y"),
@@ -589,7 +605,7 @@ async def test_twilio_rest_client_create_update_fetch() -> None:
     assert created.to == "+15551230001" and created._from == "+15550000000"
     assert created.date_created is not None  # RFC 2822 parsed by the client
     assert out["redirected"].status == "queued"
-    assert out["ended"].status == "completed" and out["fetched"].end_time is not None
+    assert out["ended"].status == "completed" and out["ended"].end_time is not None
     assert out["missing"].status == 404 and out["missing"].code == 20404
     assert out["late_redirect"].status == 400 and out["late_redirect"].code == 21220
 
@@ -634,41 +650,6 @@ async def test_twilio_rest_auth_failures_and_async_client() -> None:
     assert [r.status for r in tw.creates] == [401, 429, 429, 201, 400]
     assert tw.creates[0].auth == (tw.account_sid, "wrong")
     assert tw.created_calls[0].get("Twiml") == "<Response/>"
-
-
-@pytest.mark.asyncio
-async def test_twilio_rest_pipecat_serializer_hang_up() -> None:
-    from pipecat.frames.frames import CancelFrame, EndFrame
-    from pipecat.serializers.twilio import TwilioFrameSerializer
-
-    async with FakeTwilioRest(auth_token="tok", api_key_sid="SK1", api_key_secret="sec") as tw:
-        inbound = tw.register_call(from_="+15557654321", to="+15550000000")
-        ser = TwilioFrameSerializer(
-            stream_sid="MZ1",
-            call_sid=inbound,
-            account_sid=tw.account_sid,
-            auth_token="tok",
-            base_url=tw.base_url,
-        )
-        assert await ser.serialize(EndFrame()) is None
-        await ser.serialize(CancelFrame())  # second end: no second request
-
-        gone = TwilioFrameSerializer(
-            stream_sid="MZ2",
-            call_sid="CA" + "f" * 32,
-            account_sid=tw.account_sid,
-            api_key_sid="SK1",
-            api_key_secret="sec",
-            base_url=tw.base_url + "/",
-        )
-        await gone.serialize(EndFrame())  # 404/20404 is logged as "already ended"
-
-    assert tw.hangups == [inbound]
-    assert tw.calls[inbound]["status"] == "completed"
-    assert [(r.call_sid, r.status) for r in tw.updates] == [(inbound, 200), ("CA" + "f" * 32, 404)]
-    assert tw.updates[0].auth == (tw.account_sid, "tok") and tw.updates[0].form == {"Status": ["completed"]}
-    assert tw.updates[1].auth == ("SK1", "sec")
-    assert tw.updates[1].response["code"] == 20404
 
 
 @pytest.mark.asyncio
@@ -717,8 +698,7 @@ async def test_twilio_rest_drives_webhooks_with_signatures() -> None:
 
 @pytest.mark.asyncio
 async def test_caller_speaks_media_streams_protocol_to_echo_server() -> None:
-    """Echo server: returns the caller's speech as outbound media plus a mark; a
-    DTMF "1" makes it send more audio, another mark, then clear."""
+    """Echo server: returns the caller's speech as outbound media, and records everything."""
     inbound: list[dict[str, Any]] = []
     echoed = bytearray()
 
@@ -742,13 +722,6 @@ async def test_caller_speaks_media_streams_protocol_to_echo_server() -> None:
                             "media": {"payload": m["media"]["payload"]},
                         }
                     )
-            elif m["event"] == "dtmf":
-                await ws.send_json({"event": "mark", "streamSid": sid, "mark": {"name": "spoken"}})
-                long = base64.b64encode(b"\x00" * 8000).decode()  # 1 s of audio
-                await ws.send_json({"event": "media", "streamSid": sid, "media": {"payload": long}})
-                await ws.send_json({"event": "mark", "streamSid": sid, "mark": {"name": "pending"}})
-                await asyncio.sleep(0.1)
-                await ws.send_json({"event": "clear", "streamSid": sid})
             elif m["event"] == "stop":
                 break
         return ws
@@ -765,10 +738,7 @@ async def test_caller_speaks_media_streams_protocol_to_echo_server() -> None:
             said_in = time.monotonic() - t0
             await caller.wait_for(lambda e: e.event == "media", 2)
             await caller.wait_for_bot_silence(quiet=0.2, timeout=5)
-            at = caller.position()
             await caller.press("1")
-            clear = await caller.wait_for_event("clear", 2, after=at)
-            await asyncio.sleep(0.05)
         await caller.wait_closed(2)
 
     # what the server saw
@@ -800,40 +770,38 @@ async def test_caller_speaks_media_streams_protocol_to_echo_server() -> None:
     assert stop["stop"] == {"accountSid": caller.account_sid, "callSid": caller.call_sid}
 
     # what the caller recorded
-    assert caller.received_audio.startswith(bytes(echoed))
-    assert caller.marks_received == ["spoken", "pending"]
-    assert caller.marks_echoed == ["spoken", "pending"]  # "pending" released by the clear
-    assert clear.at - caller.first_media_at > 0 and caller.clear_times == [clear.at]
-    heard = caller.heard_audio()
-    assert len(heard) < len(caller.received_audio) - 6000  # most of the 1 s was cleared
+    assert caller.received_audio == bytes(echoed)
     assert caller.protocol_errors == []
     assert caller.close_code == 1000 and not caller.closed_by_server
 
 
 @pytest.mark.asyncio
-async def test_caller_mark_waits_for_playout() -> None:
-    async def player(request: web.Request) -> web.WebSocketResponse:
+async def test_caller_plays_and_clears_what_pipecats_serializer_sends() -> None:
+    """The bot's side as Pipecat writes it (the app's serializer only changes how a call ends):
+    a second of speech in 20 ms media messages, then the clear of an interruption."""
+    from pipecat.frames.frames import InterruptionFrame, OutputAudioRawFrame
+
+    async def bot(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        async for msg in ws:
-            m = json.loads(msg.data)
-            if m["event"] == "start":
-                sid = m["streamSid"]
-                half_second = base64.b64encode(b"\x10" * 4000).decode()
-                await ws.send_json({"event": "media", "streamSid": sid, "media": {"payload": half_second}})
-                await ws.send_json({"event": "mark", "streamSid": sid, "mark": {"name": "end"}})
-            if m["event"] == "mark":
-                await ws.send_json({"event": "mark-seen", "streamSid": m["streamSid"]})
+        await ws.receive()  # connected
+        ser = await twilio_serializer(json.loads((await ws.receive()).data)["streamSid"])
+        voice = tone(1.0, RATE)
+        for i in range(0, len(voice), 320):
+            await ws.send_str(str(await ser.serialize(OutputAudioRawFrame(voice[i : i + 320], RATE, 1))))
+        await asyncio.sleep(0.2)
+        await ws.send_str(str(await ser.serialize(InterruptionFrame())))
+        async for _ in ws:  # the caller's audio, until it hangs up
+            pass
         return ws
 
-    async with tiny_server(player) as host, TwilioCaller(f"ws://{host}/") as caller:
-        mark = await caller.wait_for_event("mark", 2)
-        assert caller.bot_speaking
-        await caller.wait_for_event("mark-seen", 2)
-        echoed_at = time.monotonic()
-    assert 0.45 <= echoed_at - mark.at < 1.5  # not before the half second has played
-    assert caller.marks_echoed == ["end"]
-    assert caller.protocol_errors == ["unknown event 'mark-seen'"]
+    async with tiny_server(bot) as host, TwilioCaller(f"ws://{host}/") as caller:
+        await caller.wait_for_event("clear", 3)
+        heard = caller.heard_audio()
+    assert caller.protocol_errors == []  # every message had this stream's sid and a known event
+    assert len(caller.received_audio) == RATE  # a second of mu-law, a byte a sample
+    assert 0 < len(heard) < RATE  # played out from arrival, and the clear dropped the rest
+    assert caller.heard_audio() == heard  # nothing more played after the clear
 
 
 @pytest.mark.asyncio
@@ -883,178 +851,3 @@ def test_twiml_helpers() -> None:
     sig = twilio_signature("tok", url, params)
     assert RequestValidator("tok").validate(url, params, sig)
     assert not RequestValidator("other").validate(url, params, sig)
-
-
-@pytest.mark.asyncio
-async def test_openai_records_client_disconnect_mid_stream() -> None:
-    from openai import AsyncOpenAI
-
-    async with (
-        FakeOpenAI([Reply("word " * 50)], chunk_delay=0.02) as fake,
-        AsyncOpenAI(api_key="x", base_url=fake.api_base) as client,
-    ):
-        stream = await client.chat.completions.create(
-            model="m", messages=[{"role": "user", "content": "hi"}], stream=True
-        )
-        received = 0
-        async for _ in stream:
-            received += 1
-            if received == 3:
-                break
-        await stream.close()  # what an interruption does to Pipecat's stream
-        await fake.wait_until(lambda: fake.requests[0].disconnected, 3)
-    assert not fake.requests[0].completed
-
-
-# ---------------------------------------------------------------------------------
-# all together: a phone call through a real Pipecat pipeline
-# ---------------------------------------------------------------------------------
-
-
-@pytest.mark.asyncio
-async def test_fakes_compose_in_a_pipecat_phone_call() -> None:
-    """Caller -> FastAPI websocket -> Twilio serializer -> Deepgram STT -> OpenAI ->
-    Deepgram TTS -> caller, then an end_call tool and the REST hang-up."""
-    import uvicorn
-    from fastapi import FastAPI
-    from pipecat.audio.vad.silero import SileroVADAnalyzer
-    from pipecat.frames.frames import EndWorkerFrame, LLMRunFrame, TTSSpeakFrame
-    from pipecat.pipeline.pipeline import Pipeline
-    from pipecat.pipeline.worker import PipelineParams, PipelineWorker
-    from pipecat.processors.aggregators.llm_context import LLMContext
-    from pipecat.processors.aggregators.llm_response_universal import (
-        LLMContextAggregatorPair,
-        LLMUserAggregatorParams,
-    )
-    from pipecat.runner.utils import parse_telephony_websocket
-    from pipecat.serializers.twilio import TwilioFrameSerializer
-    from pipecat.services.deepgram.stt import DeepgramSTTService
-    from pipecat.services.deepgram.tts import DeepgramTTSService
-    from pipecat.services.llm_service import FunctionCallResultProperties
-    from pipecat.services.openai.llm import OpenAILLMService
-    from pipecat.transports.websocket.fastapi import (
-        FastAPIWebsocketParams,
-        FastAPIWebsocketTransport,
-    )
-    from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
-    from pipecat.turns.user_turn_strategies import UserTurnStrategies
-    from pipecat.workers.runner import WorkerRunner
-
-    def policy(req: ChatRequest) -> Reply | ToolCalls:
-        said = req.last_user_text()
-        if not said:
-            return Reply("Thanks for calling. How can I help?")
-        if "goodbye" in said.lower():
-            return ToolCalls([Call("end_call", {"reason": "caller said goodbye"})])
-        return Reply("Sure, what day works?")
-
-    async def end_call(params: FunctionCallParams, reason: str) -> None:
-        """End the call.
-
-        Args:
-            reason: Why the call ends.
-        """
-        done = FunctionCallResultProperties(run_llm=False)
-        await params.result_callback({"ok": True}, properties=done)
-        await params.llm.push_frame(TTSSpeakFrame("Goodbye!"))
-        await params.llm.push_frame(EndWorkerFrame(reason=reason))
-
-    script = [TEXTS["book_oil_change"], TEXTS["thanks_goodbye"]]
-    async with (
-        FakeDeepgram(script, tts_ms_per_char=20) as dg,
-        FakeOpenAI(policy) as oa,
-        FakeTwilioRest(auth_token="tok") as tw,
-    ):
-        app = FastAPI()
-
-        @app.websocket("/twilio/stream")
-        async def stream(websocket: WebSocket) -> None:
-            await websocket.accept()
-            _, call = await parse_telephony_websocket(websocket)
-            serializer = TwilioFrameSerializer(
-                stream_sid=call.stream_id,
-                call_sid=call.call_id,
-                account_sid=tw.account_sid,
-                auth_token="tok",
-                base_url=tw.base_url,
-            )
-            transport = FastAPIWebsocketTransport(
-                websocket,
-                FastAPIWebsocketParams(audio_in_enabled=True, audio_out_enabled=True, serializer=serializer),
-            )
-            llm = OpenAILLMService(
-                api_key="sk",
-                base_url=oa.api_base,
-                settings=OpenAILLMService.Settings(model="gpt-4o", system_instruction="Be brief."),
-            )
-            user, assistant = LLMContextAggregatorPair(
-                LLMContext(tools=[end_call]),
-                user_params=LLMUserAggregatorParams(
-                    vad_analyzer=SileroVADAnalyzer(),
-                    user_turn_strategies=UserTurnStrategies(
-                        stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=0.6)]
-                    ),
-                ),
-            )
-            pipeline = Pipeline(
-                [
-                    transport.input(),
-                    DeepgramSTTService(api_key="dg", base_url=dg.ws_base_url),
-                    user,
-                    llm,
-                    DeepgramTTSService(api_key="dg", base_url=dg.ws_base_url),
-                    transport.output(),
-                    assistant,
-                ]
-            )
-            worker = PipelineWorker(
-                pipeline, params=PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
-            )
-
-            @transport.event_handler("on_client_connected")
-            async def _connected(_t: Any, _ws: Any) -> None:
-                await worker.queue_frames([LLMRunFrame()])
-
-            @transport.event_handler("on_client_disconnected")
-            async def _disconnected(_t: Any, _ws: Any) -> None:
-                await worker.cancel()
-
-            runner = WorkerRunner(handle_sigint=False)
-            await runner.add_workers(worker)
-            await runner.run()
-
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-        serving = asyncio.create_task(server.serve())
-        try:
-            await tw.wait_until(lambda: server.started, 5)
-            port = server.servers[0].sockets[0].getsockname()[1]
-            call_sid = tw.register_call(from_="+15551112222", to="+15550000000")
-            async with TwilioCaller(
-                f"ws://127.0.0.1:{port}/twilio/stream",
-                call_sid=call_sid,
-                account_sid=tw.account_sid,
-                custom_parameters={"from_number": "+15551112222"},
-            ) as caller:
-                greeting = await caller.wait_for_event("media", 5)
-                await caller.wait_for_bot_silence(quiet=0.5, timeout=20)
-                at = caller.position()
-                await caller.say(load("book_oil_change"))
-                said_at = time.monotonic()
-                reply = await caller.wait_for_event("media", 10, after=at)
-                await caller.wait_for_bot_silence(quiet=0.5, timeout=20)
-                await caller.say(load("thanks_goodbye"))
-                await caller.wait_closed(20)
-                await tw.wait_for_hangup(call_sid, 5)
-        finally:
-            server.should_exit = True
-            await serving
-
-    assert greeting.at - caller.connected_at < 2.0  # type: ignore[operator]
-    assert reply.at - said_at < 3.0
-    assert dg.transcripts == script
-    assert dg.spoken == ["Thanks for calling. How can I help?", "Sure, what day works?", "Goodbye!"]
-    assert [r.last_user_text() for r in oa.requests] == ["", *script]
-    assert oa.requests[0].tool_names == ["end_call"]
-    assert tw.hangups == [call_sid] and tw.updates[0].auth == (tw.account_sid, "tok")
-    assert caller.closed_by_server and caller.protocol_errors == []
-    assert len(caller.heard_audio()) > RATE  # more than a second of bot speech played

@@ -21,13 +21,12 @@ Wire behaviour (Twilio Media Streams, JSON text frames):
   client might send, to test that the server shrugs it off.
 
 Every message carries a string ``sequenceNumber`` increasing by one. From the
-server it accepts ``media`` (played out at real time: the caller keeps a
-play-out clock), ``mark`` (echoed back with the same name once all audio sent
-before it has played, or at once if nothing is playing) and ``clear`` (drops
-unplayed audio and echoes pending marks immediately, as Twilio does). Every
-server message is recorded with a ``time.monotonic()`` timestamp, as is the
-close code when the server closes the socket (e.g. 1008). Messages whose
-``streamSid`` is not this stream's are also noted in ``protocol_errors``.
+server it accepts what Pipecat's Twilio serializer sends: ``media`` (played out
+at real time: the caller keeps a play-out clock) and ``clear`` (drops unplayed
+audio). Anything else (e.g. a ``mark``, which the app never sends), and messages
+whose ``streamSid`` is not this stream's, are noted in ``protocol_errors``.
+Every server message is recorded with a ``time.monotonic()`` timestamp, as is
+the close code when the server closes the socket (e.g. 1008).
 
 Helpers: :func:`parse_stream_twiml` reads ``<Connect><Stream url>`` and its
 ``<Parameter>`` elements from the launcher's TwiML, :func:`inbound_call_params`
@@ -52,6 +51,7 @@ from typing import Any, Self
 import aiohttp
 
 SAMPLE_RATE = 8000
+CONNECT_TIMEOUT = 10.0
 FRAME_BYTES = 160  # 20 ms of 8 kHz mu-law
 FRAME_SECONDS = FRAME_BYTES / SAMPLE_RATE
 ULAW_SILENCE = 0xFF
@@ -120,15 +120,10 @@ class ReceivedEvent:
     at: float  # time.monotonic()
     payload: bytes = b""  # decoded mu-law for "media"
 
-    @property
-    def mark_name(self) -> str | None:
-        mark = self.message.get("mark")
-        return mark.get("name") if isinstance(mark, dict) else None
-
 
 @dataclass
 class _Playout:
-    """Real-time play-out of received audio, so marks and clears behave as on a phone."""
+    """Real-time play-out of received audio, so clears behave as on a phone."""
 
     end: float = 0.0
     segments: list[tuple[float, bytes]] = field(default_factory=list)
@@ -173,9 +168,6 @@ class TwilioCaller:
         stream_sid: str | None = None,
         from_number: str | None = None,
         to_number: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        tracks: tuple[str, ...] = ("inbound",),
-        connect_timeout: float = 10.0,
     ) -> None:
         self.url = url
         self.custom_parameters = dict(custom_parameters or {})
@@ -184,12 +176,8 @@ class TwilioCaller:
         self.stream_sid = stream_sid or new_sid("MZ")
         self.from_number = from_number
         self.to_number = to_number
-        self.headers = dict(headers or {})
-        self.tracks = list(tracks)
-        self.connect_timeout = connect_timeout
 
         self.events: list[ReceivedEvent] = []
-        self.sent: list[dict[str, Any]] = []  # every message sent except media
         self.protocol_errors: list[str] = []
         self.media_sent = 0
         self.connected_at: float | None = None
@@ -200,8 +188,6 @@ class TwilioCaller:
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._mark_tasks: set[asyncio.Task[None]] = set()
-        self._pending_marks: dict[asyncio.Task[None], str] = {}
         self._seq = 0
         self._chunk = 0
         self._outgoing = bytearray()
@@ -235,7 +221,6 @@ class TwilioCaller:
         try:
             self._ws = await self._session.ws_connect(
                 self.url,
-                headers=self.headers,
                 timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
                 autoping=True,
                 max_msg_size=0,
@@ -252,7 +237,7 @@ class TwilioCaller:
                     "accountSid": self.account_sid,
                     "streamSid": self.stream_sid,
                     "callSid": self.call_sid,
-                    "tracks": self.tracks,
+                    "tracks": ["inbound"],
                     "customParameters": self.custom_parameters,
                     "mediaFormat": {
                         "encoding": "audio/x-mulaw",
@@ -272,14 +257,14 @@ class TwilioCaller:
         """Hang up if still connected, stop tasks, release the HTTP session."""
         if not self.closed:
             await self.hang_up()
-        for task in [*self._tasks, *self._mark_tasks]:
+        for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, *self._mark_tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
 
     async def __aenter__(self) -> Self:
-        await asyncio.wait_for(self.connect(), self.connect_timeout)
+        await asyncio.wait_for(self.connect(), CONNECT_TIMEOUT)
         return self
 
     async def __aexit__(
@@ -365,28 +350,6 @@ class TwilioCaller:
         """Audio played to the caller so far (real-time play-out, minus cleared audio)."""
         return self._playout.heard(time.monotonic())
 
-    @property
-    def first_media_at(self) -> float | None:
-        media = self.media_events
-        return media[0].at if media else None
-
-    @property
-    def clear_times(self) -> list[float]:
-        return [e.at for e in self.events if e.event == "clear"]
-
-    @property
-    def marks_received(self) -> list[str]:
-        return [e.mark_name or "" for e in self.events if e.event == "mark"]
-
-    @property
-    def marks_echoed(self) -> list[str]:
-        return [m["mark"]["name"] for m in self.sent if m.get("event") == "mark"]
-
-    @property
-    def bot_speaking(self) -> bool:
-        """True while received audio is still playing out."""
-        return time.monotonic() < self._playout.end
-
     def position(self) -> int:
         """Index to pass as ``after=`` to only wait for events from now on."""
         return len(self.events)
@@ -422,7 +385,7 @@ class TwilioCaller:
         *,
         after: int = 0,
     ) -> ReceivedEvent:
-        """First ``name`` event ("media", "clear", "mark", ...) at index >= ``after``."""
+        """First ``name`` event ("media" or "clear") at index >= ``after``."""
         return await self.wait_for(lambda e: e.event == name, timeout, after=after)
 
     async def wait_for_bot_silence(
@@ -459,8 +422,6 @@ class TwilioCaller:
             message = {"event": message["event"], "sequenceNumber": str(self._seq), **message}
         async with self._send_lock:
             await self._ws.send_str(json.dumps(message))
-        if message["event"] != "media":
-            self.sent.append(message)
 
     async def _media_sender(self) -> None:
         loop = asyncio.get_running_loop()
@@ -538,38 +499,12 @@ class TwilioCaller:
             except (KeyError, TypeError, ValueError) as exc:
                 self.protocol_errors.append(f"bad media payload: {exc!r}")
             self._playout.add(received.payload, now)
-        elif event == "mark":
-            name = received.mark_name
-            if name is None:
-                self.protocol_errors.append("mark without mark.name")
-            else:
-                self._schedule_mark_echo(name, self._playout.end - now)
         elif event == "clear":
             self._playout.clear(now)
-            for task, name in list(self._pending_marks.items()):
-                task.cancel()
-                self._spawn_mark(name, 0.0)
         else:
             self.protocol_errors.append(f"unknown event {event!r}")
         self.events.append(received)
         self._changed.set()
-
-    def _schedule_mark_echo(self, name: str, delay: float) -> None:
-        self._spawn_mark(name, max(0.0, delay))
-
-    def _spawn_mark(self, name: str, delay: float) -> None:
-        task = asyncio.create_task(self._echo_mark(name, delay))
-        self._mark_tasks.add(task)
-        self._pending_marks[task] = name
-        task.add_done_callback(self._mark_tasks.discard)
-        task.add_done_callback(lambda t: self._pending_marks.pop(t, None))
-
-    async def _echo_mark(self, name: str, delay: float) -> None:
-        if delay > 0:
-            await asyncio.sleep(delay)
-        self._pending_marks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
-        with contextlib.suppress(ConnectionError, RuntimeError, aiohttp.ClientError):
-            await self._send({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})
 
     def _mark_closed(self, code: int | None, *, by_server: bool) -> None:
         if self.close_code is None:

@@ -1,9 +1,10 @@
-"""Fake Twilio REST API: the Calls resource (create, update/hang up, fetch).
+"""Fake Twilio REST API: the Calls resource (create, update).
 
-Why: the app places reminder calls (``POST .../Calls.json``) and hangs up
-(``POST .../Calls/{CallSid}.json`` with ``Status=completed``, also done by
-Pipecat's ``TwilioFrameSerializer``); tests run that real client code against
-this server, check what it sent, and inject failures for retry paths.
+Why: the app places reminder calls (``POST .../Calls.json``), hangs up
+(``POST .../Calls/{CallSid}.json`` with ``Status=completed``) and transfers
+(the same with ``Twiml``), all through ``telephony/rest.py``; tests run that real
+client code against this server, check what it sent, and inject failures for
+retry paths.
 
 Pointing clients at it:
 
@@ -19,20 +20,17 @@ Pointing clients at it:
   calls alike. Keep ``edge``/``region`` (and env ``TWILIO_EDGE``/``TWILIO_REGION``)
   unset: with either set, ``Client.get_hostname`` rewrites the host, which would
   mangle ``127.0.0.1``. :meth:`FakeTwilioRest.client` returns such a client.
-* Pipecat ``TwilioFrameSerializer(..., base_url=fake.base_url)``: used verbatim
-  as the root of the hang-up URL.
 
 Behaviour: form-encoded POSTs, HTTP Basic auth checked against
-``account_sid:auth_token`` (or ``api_key_sid:api_key_secret``); a wrong or
-missing credential gets 401 ``{"code": 20003, "message": "Authenticate", ...}``.
+``account_sid:auth_token`` (the app has no API keys); a wrong or missing
+credential gets 401 ``{"code": 20003, "message": "Authenticate", ...}``.
 ``Calls.json`` answers 201 with a call resource (sid ``CA`` + 32 hex, status
 ``queued``, RFC 2822 dates as Twilio sends them). ``Calls/{sid}.json`` with
-``Status=completed`` ends the call (``canceled`` cancels one not yet answered),
-``Twiml``/``Url`` redirect a live call (400 code 21220 once it has ended);
-unknown sids get 404 code 20404, the shape Pipecat's hang-up recognises. Calls
-the app did not create here (inbound ones) are added with :meth:`register_call`
-or accepted wholesale with ``accept_unknown_calls=True``. Failures are injected
-with :meth:`fail_next` (next N requests to an endpoint) and :meth:`fail_number`
+``Status=completed`` ends the call, ``Twiml``/``Url`` redirect a live call (400
+code 21220 once it has ended); unknown sids get 404 code 20404, which the app
+takes for a call that already ended. Calls the app did not create here (inbound
+ones) are added with :meth:`register_call`. Failures are injected with
+:meth:`fail_next` (next N requests to an endpoint) and :meth:`fail_number`
 (every create to a given ``To``). Validation codes for missing ``To`` (21201),
 ``From`` (21603) and ``Url``/``Twiml`` (21205) follow Twilio's error catalogue as
 far as known; they are not checked against the live API.
@@ -47,7 +45,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,16 +55,12 @@ import aiohttp
 from aiohttp import web
 
 from ._server import LoopbackServer
+from .twilio_caller import new_sid, twilio_signature
 
 if TYPE_CHECKING:
     from twilio.rest import Client
 
 API_VERSION = "2010-04-01"
-
-
-def new_sid(prefix: str) -> str:
-    """A Twilio-style SID: two-letter prefix + 32 lowercase hex digits."""
-    return prefix + secrets.token_hex(16)
 
 
 def _rfc2822(ts: float) -> str:
@@ -76,16 +69,13 @@ def _rfc2822(ts: float) -> str:
 
 @dataclass
 class TwilioRequest:
-    """One request the fake received (after routing), with the answer it gave."""
+    """One POST the fake received (after routing), with the answer it gave."""
 
-    method: str
-    path: str
+    call_sid: str | None  # None for a create
     form: dict[str, list[str]]
     auth: tuple[str, str] | None
-    headers: dict[str, str]
     at: float
     status: int = 0
-    call_sid: str | None = None
     response: dict[str, Any] = field(default_factory=dict)
 
     def get(self, key: str, default: str | None = None) -> str | None:
@@ -120,20 +110,14 @@ class FakeTwilioRest(LoopbackServer):
         account_sid: str | None = None,
         auth_token: str = "test-auth-token",
         *,
-        api_key_sid: str | None = None,
-        api_key_secret: str | None = None,
-        accept_unknown_calls: bool = False,
         host: str = "127.0.0.1",
     ) -> None:
         super().__init__(host=host)
         self.account_sid = account_sid or new_sid("AC")
         self.auth_token = auth_token
-        self.api_key_sid = api_key_sid
-        self.api_key_secret = api_key_secret
-        self.accept_unknown_calls = accept_unknown_calls
         self.calls: dict[str, dict[str, Any]] = {}  # sid -> call resource JSON
         self.requests: list[TwilioRequest] = []
-        self._fail_queue: dict[str, list[_Failure]] = {"create": [], "update": [], "fetch": []}
+        self._fail_queue: dict[str, list[_Failure]] = {"create": [], "update": []}
         self._failing_numbers: dict[str, _Failure] = {}
 
     # -- views -------------------------------------------------------------------
@@ -141,7 +125,7 @@ class FakeTwilioRest(LoopbackServer):
     @property
     def creates(self) -> list[TwilioRequest]:
         """Every ``POST Calls.json`` (including failed ones), in order."""
-        return [r for r in self.requests if r.method == "POST" and r.call_sid is None]
+        return [r for r in self.requests if r.call_sid is None]
 
     @property
     def created_calls(self) -> list[TwilioRequest]:
@@ -151,7 +135,7 @@ class FakeTwilioRest(LoopbackServer):
     @property
     def updates(self) -> list[TwilioRequest]:
         """Every ``POST Calls/{sid}.json``, in order."""
-        return [r for r in self.requests if r.method == "POST" and r.call_sid is not None]
+        return [r for r in self.requests if r.call_sid is not None]
 
     @property
     def hangups(self) -> list[str]:
@@ -210,7 +194,7 @@ class FakeTwilioRest(LoopbackServer):
         code: int | None = None,
         message: str | None = None,
     ) -> None:
-        """Answer the next ``count`` requests to ``endpoint`` ("create", "update", "fetch")
+        """Answer the next ``count`` requests to ``endpoint`` ("create" or "update")
         with ``status`` in Twilio's error shape (429 -> code 20429, 500 -> 20500, ...)."""
         default_code, default_message = _DEFAULT_FAILURES.get(status, (status * 100, "Error"))
         failure = _Failure(status, code or default_code, message or default_message)
@@ -252,9 +236,7 @@ class FakeTwilioRest(LoopbackServer):
         return params
 
     async def _signed_post(self, url: str, params: dict[str, str]) -> tuple[int, str]:
-        from twilio.request_validator import RequestValidator
-
-        signature = RequestValidator(self.auth_token).compute_signature(url, params)
+        signature = twilio_signature(self.auth_token, url, params)
         async with (
             aiohttp.ClientSession() as session,
             session.post(url, data=params, headers={"X-Twilio-Signature": signature}) as resp,
@@ -295,7 +277,7 @@ class FakeTwilioRest(LoopbackServer):
     def _setup_routes(self, app: web.Application) -> None:
         base = f"/{API_VERSION}/Accounts/{{account}}/Calls"
         app.router.add_post(base + ".json", self._create)
-        app.router.add_route("*", base + "/{call}.json", self._call)
+        app.router.add_post(base + "/{call}.json", self._update)
 
     def _resource(self, sid: str, from_: str, to: str, status: str, direction: str) -> dict[str, Any]:
         now = time.time()
@@ -354,7 +336,7 @@ class FakeTwilioRest(LoopbackServer):
         )
 
     async def _record(self, request: web.Request, call_sid: str | None) -> TwilioRequest:
-        post = await request.post() if request.method == "POST" else request.query
+        post = await request.post()
         form: dict[str, list[str]] = {}
         for key, value in post.items():
             form.setdefault(key, []).append(str(value))
@@ -364,19 +346,19 @@ class FakeTwilioRest(LoopbackServer):
             with contextlib.suppress(ValueError):
                 login, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
                 auth = (login, password)
-        rec = TwilioRequest(request.method, request.path, form, auth, dict(request.headers), time.monotonic())
-        rec.call_sid = call_sid
+        rec = TwilioRequest(call_sid, form, auth, time.monotonic())
         self.requests.append(rec)
         return rec
 
-    def _check(self, request: web.Request, rec: TwilioRequest) -> web.Response | None:
-        valid = {(self.account_sid, self.auth_token)}
-        if self.api_key_sid and self.api_key_secret:
-            valid.add((self.api_key_sid, self.api_key_secret))
-        if rec.auth not in valid:
+    def _check(self, request: web.Request, rec: TwilioRequest, endpoint: str) -> web.Response | None:
+        """The error for a request with the wrong credentials or account, or an injected failure."""
+        if rec.auth != (self.account_sid, self.auth_token):
             return self._error(401, 20003, "Authenticate")
         if request.match_info["account"] != self.account_sid:
             return self._error(404, 20404, f"The requested resource {request.path} was not found")
+        if self._fail_queue[endpoint]:
+            f = self._fail_queue[endpoint].pop(0)
+            return self._error(f.status, f.code, f.message)
         return None
 
     def _answer(self, rec: TwilioRequest, response: web.Response) -> web.Response:
@@ -390,12 +372,9 @@ class FakeTwilioRest(LoopbackServer):
 
     async def _create(self, request: web.Request) -> web.Response:
         rec = await self._record(request, None)
-        problem = self._check(request, rec)
+        problem = self._check(request, rec, "create")
         if problem is not None:
             return self._answer(rec, problem)
-        if self._fail_queue["create"]:
-            f = self._fail_queue["create"].pop(0)
-            return self._answer(rec, self._error(f.status, f.code, f.message))
         to, from_ = rec.get("To"), rec.get("From")
         if not to:
             return self._answer(rec, self._error(400, 21201, "No 'To' number is specified"))
@@ -416,39 +395,24 @@ class FakeTwilioRest(LoopbackServer):
         self.calls[sid] = call
         return self._answer(rec, web.json_response(self._public(call), status=201))
 
-    async def _call(self, request: web.Request) -> web.Response:
+    async def _update(self, request: web.Request) -> web.Response:
         sid = request.match_info["call"]
         rec = await self._record(request, sid)
-        problem = self._check(request, rec)
+        problem = self._check(request, rec, "update")
         if problem is not None:
             return self._answer(rec, problem)
-        endpoint = "update" if request.method == "POST" else "fetch"
-        if request.method not in ("GET", "POST"):
-            return self._answer(rec, self._error(405, 20004, "Method not allowed"))
-        if self._fail_queue[endpoint]:
-            f = self._fail_queue[endpoint].pop(0)
-            return self._answer(rec, self._error(f.status, f.code, f.message))
         if sid not in self.calls:
-            if not self.accept_unknown_calls:
-                return self._answer(
-                    rec,
-                    self._error(404, 20404, f"The requested resource {request.path} was not found"),
-                )
-            self.register_call(sid)
+            return self._answer(
+                rec, self._error(404, 20404, f"The requested resource {request.path} was not found")
+            )
         call = self.calls[sid]
-        if request.method == "POST":
-            ended = call["status"] in ("completed", "canceled", "busy", "no-answer", "failed")
-            status = rec.get("Status")
-            if status == "completed" and not ended:
-                self.set_call_status(sid, "completed")
-            elif status == "canceled" and call["status"] in ("queued", "ringing"):
-                self.set_call_status(sid, "canceled")
-            elif rec.get("Twiml") or rec.get("Url"):
-                if ended:
-                    return self._answer(
-                        rec, self._error(400, 21220, "Call is not in-progress. Cannot redirect.")
-                    )
-                call["_twiml"] = rec.get("Twiml") or call.get("_twiml")
-                call["_url"] = rec.get("Url") or call.get("_url")
-                call["date_updated"] = _rfc2822(time.time())
+        ended = call["status"] in ("completed", "canceled", "busy", "no-answer", "failed")
+        if rec.get("Status") == "completed" and not ended:
+            self.set_call_status(sid, "completed")
+        elif rec.get("Twiml") or rec.get("Url"):
+            if ended:
+                return self._answer(rec, self._error(400, 21220, "Call is not in-progress. Cannot redirect."))
+            call["_twiml"] = rec.get("Twiml") or call.get("_twiml")
+            call["_url"] = rec.get("Url") or call.get("_url")
+            call["date_updated"] = _rfc2822(time.time())
         return self._answer(rec, web.json_response(self._public(call), status=200))

@@ -1,15 +1,26 @@
 """The shared-model turn analyzers decide exactly as Pipecat's own, per call, except that
-the caller's loudness is smoothed less, so speech onsets are heard sooner."""
+the caller's loudness is smoothed less, so speech onsets are heard sooner; and the caller's
+turns, as the call log gets them."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from pipecat.audio.turn.base_turn_analyzer import EndOfTurnState
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
+from pipecat.frames.frames import CancelFrame, TranscriptionFrame, VADUserStartedSpeakingFrame
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    UserTurnMessageAddedMessage,
+)
+from pipecat.tests.utils import SleepFrame, run_test
+from pipecat.utils.time import time_now_iso8601
 
-from pipeline.turns import VOLUME_SMOOTHING, SharedSileroVAD, SharedSmartTurn
+from config.settings import Settings
+from pipeline.turns import VOLUME_SMOOTHING, SharedSileroVAD, SharedSmartTurn, caller_turns
 from tests.audio import NAMES, SAMPLE_RATE, load, silence
 from tests.fakes._pcm import ulaw_to_pcm16
 
@@ -56,7 +67,7 @@ async def test_shared_silero_tracks_each_call_as_pipecats_analyzer_does() -> Non
 
 
 async def test_speech_onset_is_not_held_back_by_loudness_smoothing() -> None:
-    # Pipecat's own smoothing (0.2) held the volume gate shut for four windows after an onset:
+    # Pipecat's own smoothing (0.2) held the volume gate shut for several windows after an onset:
     # ours never hears a sentence later, and hears those that Silero scores at once sooner.
     for name in NAMES:
         audio = pcm(silence(0.5), load(name), silence(0.5))
@@ -91,3 +102,29 @@ async def test_smart_turn_threads_are_the_processs_and_outlive_a_call() -> None:
     ongoing.append_audio(pcm(silence(0.3)), is_speech=False)
     state, _ = await ongoing.analyze_end_of_turn()
     assert state == EndOfTurnState.COMPLETE  # "Hi, I'd like to book an oil change." is a whole turn
+
+
+@pytest.mark.parametrize("turn_detection", ["smart-turn", "silence"])
+async def test_words_held_when_the_caller_hangs_up_still_become_a_turn(turn_detection: str) -> None:
+    # The call log takes caller turns from `on_user_turn_message_added`: a caller who hangs up
+    # mid-sentence leaves their words in the aggregator, which commits them at the cancel.
+    settings = Settings(_env_file=None, turn_detection=turn_detection)
+    caller, _ = LLMContextAggregatorPair(LLMContext(), user_params=caller_turns(settings))
+    turns: list[str] = []
+
+    @caller.event_handler("on_user_turn_message_added")
+    async def _added(_caller: object, message: UserTurnMessageAddedMessage) -> None:
+        turns.append(message.content)
+
+    await run_test(
+        caller,
+        frames_to_send=[
+            VADUserStartedSpeakingFrame(),
+            TranscriptionFrame("I'd like to speak", "caller", time_now_iso8601()),
+            TranscriptionFrame("to a", "caller", time_now_iso8601()),
+            SleepFrame(0.05),
+            CancelFrame(),
+        ],
+        send_end_frame=False,
+    )
+    assert turns == ["I'd like to speak to a"]

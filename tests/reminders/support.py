@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from crm import db
-from reminders.config import ReminderConfig
+from reminders.policy import ReminderConfig
 
 TZ = ZoneInfo("America/New_York")
 NOW = datetime(2026, 3, 2, 17, 0, tzinfo=TZ)  # a Monday afternoon, inside calling hours

@@ -116,10 +116,10 @@ async def test_a_rerun_after_a_crash_mid_request_never_redials(fresh, twilio, te
     summary = await run(config(allowlist=everyone), telephony, clock=pinned(), report=lines.append)
 
     assert Counter(r.get("To") for r in twilio.creates) == Counter(everyone)  # each exactly once
-    assert [e.appointment.id for e in summary.dialled] == [m["id"] for m in made[3:]]
+    assert [e.due.appointment.id for e in summary.dialled] == [m["id"] for m in made[3:]]
     assert summary.skipped == {"already_reminded": 2}
     (stuck,) = summary.needs_attention
-    assert stuck.appointment.id == made[2]["id"]
+    assert stuck.due.appointment.id == made[2]["id"]
     assert "died while dialling" in stuck.detail
     assert summary.exit_code() == 1
     assert any(line.startswith("NEEDS ATTENTION") for line in lines)
@@ -201,7 +201,7 @@ async def test_a_dial_refused_every_time_fails_after_max_attempts(fresh, twilio,
 
     sent = Counter(r.get("To") for r in twilio.creates)
     assert sent == {made[0]["phone"]: 3, made[1]["phone"]: 1, made[2]["phone"]: 1}
-    assert [e.appointment.id for e in summary.failed] == [made[0]["id"], made[1]["id"]]
+    assert [e.due.appointment.id for e in summary.failed] == [made[0]["id"], made[1]["id"]]
     assert summary.exit_code() == 1
     assert "2 failed, 0 need a person" in summary.render()
     assert made[1]["phone"] not in summary.render()  # though Twilio's error quotes it
@@ -253,7 +253,7 @@ async def test_an_unanswered_request_is_never_retried(fresh, twilio, telephony) 
     summary = await run(config(allowlist=everyone), dropped, clock=pinned())
 
     assert len(twilio.creates) == 2 and len(twilio.created_calls) == 2  # one request each
-    assert [e.appointment.id for e in summary.needs_attention] == [m["id"] for m in made]
+    assert [e.due.appointment.id for e in summary.needs_attention] == [m["id"] for m in made]
     assert summary.exit_code() == 1
     assert {r["state"] for r in await reminders()} == {"dialling"}
     assert {t["result"] for t in await attempts()} == {"unknown"}

@@ -9,7 +9,7 @@ import pytest
 from config.settings import Settings
 from crm import db
 from reminders import run
-from reminders.config import ReminderConfig
+from reminders.policy import ReminderConfig
 from reminders.selection import day_bounds, select, target_day
 from tests.reminders.support import (
     DAY,
@@ -41,11 +41,21 @@ async def test_selects_the_days_scheduled_appointments_with_phone_and_vehicle(fr
 
     found = await select(DAY, TZ)
 
-    assert [a.id for a in found] == [w["id"] for w in wanted]
+    assert [a.appointment.id for a in found] == [w["id"] for w in wanted]
     assert [a.phone for a in found] == [number(0), number(1)]
     assert found[0].vehicle == "2019 Honda Civic"
     assert found[0].first_name == "Pat0"
-    assert found[0].scheduled_at == at(DAY, 9)
+    assert found[0].appointment.start_time == at(DAY, 9)
+
+
+async def test_an_appointment_without_a_vehicle_is_selected_without_one(fresh) -> None:
+    (made,) = await seed(1)
+    async with db.connection() as conn:
+        await conn.execute("UPDATE appointments SET vehicle_id = NULL WHERE id = %s", (made["id"],))
+
+    (found,) = await select(DAY, TZ)
+
+    assert (found.appointment.vehicle_id, found.vehicle) == (None, None)
 
 
 def test_target_day_is_tomorrow_in_the_shops_time_zone() -> None:
@@ -177,7 +187,7 @@ async def test_one_call_per_number_and_day(fresh, twilio, telephony) -> None:
     assert sorted(r.get("To") for r in twilio.creates) == sorted(everyone)
     assert summary.skipped == {"number_already_called": 1}
     (line,) = [e for e in summary.entries if e.verdict == "number_already_called"]
-    assert line.appointment.id == second_car[0]["id"]
+    assert line.due.appointment.id == second_car[0]["id"]
     assert line.detail == f"called for appointment {made[0]['id']}"
     assert summary.exit_code() == 0
 

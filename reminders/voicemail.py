@@ -1,41 +1,15 @@
-"""What a reminder call says without the agent: the voicemail left on a machine."""
+"""What a reminder call says without the agent: the message left on a machine, also said to a
+person when no agent can take the call."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
 
 import phonenumbers
 
 from calendar_adapter.speech import say_when
 from config import lines
-from crm import db
-
-ACTIVE = ("scheduled", "confirmed")
-
-
-@dataclass(frozen=True)
-class Reminded:
-    """The appointment a reminder call is about, as the call's webhook needs it."""
-
-    id: int
-    customer_id: int
-    scheduled_at: datetime
-    status: str
-
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE
-
-
-async def reminded(appointment_id: int) -> Reminded | None:
-    async with db.connection() as conn:
-        row = await (await conn.execute(
-            "SELECT id, customer_id, scheduled_at, status FROM appointments WHERE id = %s",
-            (appointment_id,),
-        )).fetchone()
-    return Reminded(**row) if row else None
 
 
 def spoken_number(number: str) -> str:
@@ -48,7 +22,7 @@ def spoken_number(number: str) -> str:
     return ", ".join(" ".join(group) for group in re.findall(r"\d+", national))
 
 
-def voicemail(shop_name: str, when: datetime | None, call_back: str | None) -> str:
+def message(shop_name: str, when: datetime | None, call_back: str | None) -> str:
     """A short message naming the shop, the appointment's day and time, and the number to call."""
     about = lines.VOICEMAIL_WHEN.format(when=say_when(when)) if when else lines.VOICEMAIL_SOMETIME
     text = lines.VOICEMAIL.format(shop=shop_name, about=about)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crm.identity import CallerId
-from telephony.caller_id import caller_id
+from telephony.webhooks import caller_id
 
 
 @pytest.mark.parametrize(("number", "verstat", "expected"), [

@@ -1,7 +1,6 @@
-"""Which webhooks come from Twilio: `X-Twilio-Signature` over `PUBLIC_BASE_URL` + path.
-
-A FastAPI dependency, so a route gets the form only once it is known to be Twilio's.
-"""
+"""What Twilio's webhooks tell us, once we know they are Twilio's: the signature
+(`X-Twilio-Signature` over `PUBLIC_BASE_URL` + path) and how far the caller's number can be
+believed (`From`, `StirVerstat`)."""
 
 from __future__ import annotations
 
@@ -10,7 +9,9 @@ import logging
 from fastapi import HTTPException, Request
 from twilio.request_validator import RequestValidator
 
+from config.phones import e164
 from config.settings import get_settings
+from crm.identity import CallerId
 
 log = logging.getLogger(__name__)
 
@@ -33,3 +34,24 @@ async def verified_form(request: Request) -> dict[str, str]:
         log.warning("refusing %s: bad Twilio signature", request.url.path)
         raise HTTPException(status_code=403, detail="invalid Twilio signature")
     return form
+
+
+# Twilio's From for a withheld number: the words spelled on a keypad (ANONYMOUS, RESTRICTED,
+# BLOCKED, UNKNOWN, UNAVAILABLE, PRIVATE), or the word itself.
+_WITHHELD = frozenset({
+    "+266696687", "+7378742833", "+2562533", "+8656696", "+86282452253", "+7748283",
+    "anonymous", "restricted", "blocked", "unknown", "unavailable", "private",
+})
+ATTESTED_VERSTAT = "TN-Validation-Passed-A"  # STIR/SHAKEN: the carrier vouches for the number
+
+
+def caller_id(from_number: str | None, stir_verstat: str | None, region: str = "US") -> CallerId:
+    """How an inbound call's `From` can be believed, given Twilio's `StirVerstat`."""
+    number = (from_number or "").strip()
+    if number.lower() in _WITHHELD:
+        return CallerId.WITHHELD
+    try:
+        e164(number, region)
+    except ValueError:
+        return CallerId.WITHHELD
+    return CallerId.ATTESTED if stir_verstat == ATTESTED_VERSTAT else CallerId.UNATTESTED

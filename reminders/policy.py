@@ -1,4 +1,6 @@
-"""What a reminder run needs to know, built from the settings in one place.
+"""The dialling policy of reminder runs: who may be called (the allowlist), when (the calling
+window, shop time), how fast and how persistently (calls per second, attempts, back-off), and
+the numbers and address the calls use. Built from the settings in one place.
 
 The core functions take a `ReminderConfig`, so tests pass values directly and only the CLI
 reads the settings.
