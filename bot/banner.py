@@ -7,7 +7,7 @@ from __future__ import annotations
 from bot.browser_test import page_url
 from config.settings import Settings
 from pipeline.services import missing_keys
-from telephony.twiml import stream_url
+from telephony.streams import stream_url
 
 
 def banner(settings: Settings) -> list[str]:

@@ -24,8 +24,7 @@ from config.phones import e164
 from config.settings import Settings, get_settings
 from crm.identity import CallerId
 from pipeline.services import missing_keys
-from telephony.stream_tokens import stream_parameters
-from telephony.twiml import stream_url
+from telephony.streams import stream_parameters, stream_url
 
 LOCAL_HOSTS = {"127.0.0.1", "::1", "localhost"}
 PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip")

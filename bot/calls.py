@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from telephony.stream_tokens import TOKEN_TTL_SECONDS
+from telephony.streams import TOKEN_TTL_SECONDS
 
 
 class ActiveCalls:

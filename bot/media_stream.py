@@ -21,10 +21,10 @@ from bot.calls import ActiveCalls
 from config.settings import get_settings
 from crm.identity import CallerId
 from pipeline.call import run_call
-from pipeline.session import CallStart
+from pipeline.opening import CallStart
 from telephony.rest import TwilioRest
 from telephony.serializer import UnfitMessage, stream_message
-from telephony.stream_tokens import stream_token_problem
+from telephony.streams import stream_token_problem
 
 log = logging.getLogger(__name__)
 

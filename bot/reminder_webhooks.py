@@ -15,13 +15,14 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 import crm
 from bot.calls import ActiveCalls
-from bot.twilio_webhooks import SignedForm
+from bot.twilio_webhooks import SignedForm, twiml
 from config import lines
 from config.settings import Settings, get_settings
 from crm.identity import CallerId
 from pipeline import services
 from reminders import selection, voicemail
-from telephony.twiml import connect_stream, say_and_hang_up, twiml
+from telephony.streams import connect_stream
+from telephony.twiml import say_and_hang_up
 
 log = logging.getLogger(__name__)
 

@@ -7,18 +7,24 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Response
+from twilio.twiml.voice_response import VoiceResponse
 
 import crm
 from bot.calls import ActiveCalls
 from config import lines
 from config.settings import get_settings
 from pipeline import services
-from telephony.twiml import connect_stream, to_the_desk, twiml
+from telephony.streams import connect_stream
+from telephony.twiml import to_the_desk
 from telephony.webhooks import caller_id, verified_form
 
 log = logging.getLogger(__name__)
 
 SignedForm = Annotated[dict[str, str], Depends(verified_form)]
+
+
+def twiml(response: VoiceResponse) -> Response:
+    return Response(content=str(response), media_type="application/xml")
 
 TERMINAL = {"completed": "caller_hung_up", "busy": "no_input", "no-answer": "no_input",
             "canceled": "no_input", "failed": "error"}

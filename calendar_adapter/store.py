@@ -23,7 +23,7 @@ from psycopg.errors import ExclusionViolation
 from calendar_adapter.errors import InvalidRequest
 from crm import locks
 from crm.appointments import ACTIVE_SQL, COLUMNS, Appointment
-from crm.records import vehicle_label
+from crm.customers import vehicle_label
 
 _NO_DOUBLE_BOOKING = "appointments_no_double_booking"
 

@@ -19,8 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from config.phones import e164
-from crm.customers import customer_record, lookup_customer
-from crm.records import CustomerRecord
+from crm.customers import CustomerRecord, customer_record, lookup_customer
 from crm.vehicles import decode_vin, get_vehicle_info
 
 MAX_FAILED_PROOFS = 3  # per call: enough for a misheard name, too few to guess with

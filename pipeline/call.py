@@ -27,9 +27,9 @@ from pipecat.workers.runner import WorkerRunner
 from config import lines
 from config.settings import Settings
 from pipeline import services
-from pipeline.opening import Opening, open_call
+from pipeline.opening import CallStart, Opening, open_call
 from pipeline.services import SAMPLE_RATE
-from pipeline.session import CallSession, CallStart, Ending
+from pipeline.session import CallSession, Ending
 from pipeline.tools import CallTools
 from pipeline.turns import caller_turns, reprompt_when_silent
 from processors.audio_ends_here import audio_ends_here

@@ -10,15 +10,15 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 import crm
 from calendar_adapter.speech import say_when
 from config import lines
 from config.settings import Settings
 from crm.appointments import Appointment
+from crm.customers import CustomerRecord
 from crm.identity import CallerAccess, CallerId
-from crm.records import CustomerRecord
-from pipeline.session import CallStart
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,23 @@ This is an outbound reminder call you placed about this appointment (JSON): {app
 The customer record (JSON): {record}
 Your goal: confirm they will come (call confirm_appointment), or reschedule or cancel it. Keep
 it brief."""
+
+
+Direction = Literal["inbound", "outbound"]
+
+
+@dataclass(frozen=True)
+class CallStart:
+    """What the Twilio `start` message and our TwiML parameters tell about a call."""
+
+    call_sid: str
+    stream_sid: str
+    account_sid: str | None
+    direction: Direction
+    customer_number: str | None  # the caller (inbound) or the person we rang (outbound)
+    shop_number: str | None
+    appointment_id: int | None = None  # set on reminder calls
+    caller_id: CallerId = CallerId.UNATTESTED  # how far `customer_number` can be believed
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""One call's identity and its running record in the call log.
+"""One call as it runs: what the tools and the launcher share, and its record in the call log.
 
 Writes to the call log go through one background queue per call, in order, so a slow or
 briefly unreachable database never holds up audio, and every turn is stored as it happens.
@@ -11,31 +11,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Literal
+from typing import Any
 
 import crm
-from crm.identity import CallerAccess, CallerId
-from crm.records import CustomerRecord
+from crm.customers import CustomerRecord
+from crm.identity import CallerAccess
+from pipeline.opening import CallStart
 from processors.card_redactor import redact_card_numbers
 
 log = logging.getLogger(__name__)
-
-Direction = Literal["inbound", "outbound"]
-
-
-@dataclass(frozen=True)
-class CallStart:
-    """What the Twilio `start` message and our TwiML parameters tell about a call."""
-
-    call_sid: str
-    stream_sid: str
-    account_sid: str | None
-    direction: Direction
-    customer_number: str | None  # the caller (inbound) or the person we rang (outbound)
-    shop_number: str | None
-    appointment_id: int | None = None  # set on reminder calls
-    caller_id: CallerId = CallerId.UNATTESTED  # how far `customer_number` can be believed
-
 
 class Ending(Enum):
     """How a call ends, and the call log's outcome for it when nothing else was achieved

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from calendar_adapter import store
 from crm import db
 from crm.appointments import COLUMNS, Appointment
-from crm.records import vehicle_label
+from crm.customers import vehicle_label
 
 
 @dataclass(frozen=True)

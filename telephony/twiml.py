@@ -1,33 +1,12 @@
-"""The TwiML our webhooks answer with: join the call to our media stream, or say something and
-hand the caller to the service desk (or hang up)."""
+"""The TwiML of a call the agent does not take: say something, then hand the caller to the
+service desk or hang up. (Joining a call to the agent is `telephony/streams.py`.)"""
 
 from __future__ import annotations
 
-from fastapi import Response
-from twilio.twiml.voice_response import Connect, VoiceResponse
+from twilio.twiml.voice_response import VoiceResponse
 
 from config import lines
 from config.settings import Settings
-from telephony.stream_tokens import stream_parameters
-
-
-def twiml(response: VoiceResponse) -> Response:
-    return Response(content=str(response), media_type="application/xml")
-
-
-def stream_url(settings: Settings) -> str:
-    base = settings.base_url
-    return ("wss://" + base.removeprefix("https://") if base.startswith("https://")
-            else "ws://" + base.removeprefix("http://")) + "/twilio/stream"
-
-
-def connect_stream(settings: Settings, call_sid: str, **parameters: str | None) -> VoiceResponse:
-    """Join the call to our media stream, carrying `parameters` and a token that binds them."""
-    connect = Connect()
-    stream = connect.stream(url=stream_url(settings))
-    for name, value in stream_parameters(call_sid, **parameters).items():
-        stream.parameter(name=name, value=value)
-    return VoiceResponse().append(connect)
 
 
 def to_the_desk(settings: Settings, apology: str) -> tuple[VoiceResponse, str]:

@@ -10,7 +10,7 @@ import pytest
 
 import crm
 from config.settings import get_settings
-from telephony.stream_tokens import mint_stream_token
+from telephony.streams import mint_stream_token
 from tests.bot.conftest import Launcher
 from tests.fakes.twilio_caller import TwilioCaller, inbound_call_params, new_sid
 

@@ -25,7 +25,7 @@ from config.settings import get_settings
 from reminders import run
 from reminders.summary import outcomes
 from telephony.rest import TwilioRest
-from telephony.stream_tokens import stream_token_problem
+from telephony.streams import stream_token_problem
 from tests.fakes.twilio_rest import FakeTwilioRest
 from tests.reminders.support import DAY, NOW, SHOP, at, config, eventually, pinned, rows, seed
 

@@ -1,5 +1,6 @@
-"""Which media streams belong to calls we answered or placed: their `<Parameter>`s carry our token.
+"""Joining a call to our media stream, and knowing a stream that arrives is one of ours.
 
+The TwiML that joins a call carries the call's facts as `<Parameter>`s and a token over them.
 A media stream must present a short-lived token minted when this service answered (or placed)
 the call. The token is an HMAC, over the call and every other `<Parameter>` the stream carries,
 that any launcher instance can verify with the shared secret; that it opens one stream only is
@@ -19,7 +20,9 @@ import time
 from collections.abc import Mapping
 from functools import lru_cache
 
-from config.settings import get_settings
+from twilio.twiml.voice_response import Connect, VoiceResponse
+
+from config.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -78,3 +81,18 @@ def stream_parameters(call_sid: str, **parameters: str | None) -> dict[str, str]
     and a token that binds them, by name and value, to this call."""
     facts = {name: str(value) for name, value in parameters.items() if value}
     return {**facts, TOKEN_PARAMETER: mint_stream_token(call_sid, facts)}
+
+
+def stream_url(settings: Settings) -> str:
+    base = settings.base_url
+    return ("wss://" + base.removeprefix("https://") if base.startswith("https://")
+            else "ws://" + base.removeprefix("http://")) + "/twilio/stream"
+
+
+def connect_stream(settings: Settings, call_sid: str, **parameters: str | None) -> VoiceResponse:
+    """Join the call to our media stream, carrying `parameters` and a token that binds them."""
+    connect = Connect()
+    stream = connect.stream(url=stream_url(settings))
+    for name, value in stream_parameters(call_sid, **parameters).items():
+        stream.parameter(name=name, value=value)
+    return VoiceResponse().append(connect)
