@@ -3,7 +3,8 @@
 A call counts from the moment its webhook is answered with a stream, not only once the stream
 arrives: callers ringing at the same instant would otherwise all be let in before any of them
 counted. A place kept for a stream that never comes is given back when the call's status
-callback says it ended, or once its stream token has expired.
+callback says it ended, or after `STREAM_WAIT_SECONDS`: Twilio opens the stream as soon as it
+has the TwiML, so by then it is not coming.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from telephony.streams import TOKEN_TTL_SECONDS
+STREAM_WAIT_SECONDS = 30
 
 
 class ActiveCalls:
     def __init__(self) -> None:
         self._calls: set[str] = set()
-        self._expected: dict[str, float] = {}  # call SID -> when its stream token expires
+        self._expected: dict[str, float] = {}  # call SID -> until when its place is kept
         self._idle = asyncio.Event()
         self._idle.set()
         self.draining = False
@@ -33,7 +34,7 @@ class ActiveCalls:
         self._expected = {sid: until for sid, until in self._expected.items() if until > now}
         if call_sid not in self._expected and len(self._calls) + len(self._expected) >= limit:
             return False
-        self._expected[call_sid] = now + TOKEN_TTL_SECONDS
+        self._expected[call_sid] = now + STREAM_WAIT_SECONDS
         return True
 
     def forget(self, call_sid: str) -> None:

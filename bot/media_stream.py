@@ -81,8 +81,8 @@ async def read_start(websocket: WebSocket) -> tuple[CallStart, dict[str, str]]:
         customer_number=parameters.get("customer") or None,
         shop_number=parameters.get("shop") or None,
         appointment_id=int(appointment[0]) if appointment else None,
-        # Believed as far as the webhook found it could be; the stream token vouches it is the
-        # webhook's word. Anything else gets the least trust.
+        # Believed as far as the webhook found it could be (the stream token vouches it is the
+        # webhook's word); a stream without that word is taken as unattested.
         caller_id=next((c for c in CallerId if c == parameters.get("caller_id")), CallerId.UNATTESTED),
     ), parameters
 

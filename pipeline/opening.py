@@ -85,7 +85,6 @@ class Opening:
 
     access: CallerAccess
     record: CustomerRecord | None  # the caller's own; `access` says how much of it the call sees
-    appointment: Appointment | None  # on a reminder call, the appointment it is about
     greeting: str
     instructions: str
 
@@ -98,15 +97,15 @@ async def open_call(start: CallStart, settings: Settings) -> Opening:
     except crm.CRMError:
         log.exception("caller lookup failed; answering as for an unknown caller")
         record = None
+    # On a reminder call, the appointment it is about (unless it has been cancelled since).
     appointment = (record.upcoming_visit(start.appointment_id)
                    if record is not None and start.appointment_id is not None else None)
-    now = datetime.now(settings.tz)
     if appointment is not None and record is not None:
-        greeting = reminder_greeting(settings, record, appointment)
+        greeting = _reminder_greeting(settings, record, appointment)
     else:
         greeting = _greeting(settings, record)
-    return Opening(access, record, appointment, greeting,
-                   system_prompt(settings, now, access, record, appointment))
+    instructions = _instructions(settings, datetime.now(settings.tz), access, record, appointment)
+    return Opening(access, record, greeting, instructions)
 
 
 def _greeting(settings: Settings, record: CustomerRecord | None) -> str:
@@ -123,7 +122,7 @@ def _greeting(settings: Settings, record: CustomerRecord | None) -> str:
     return lines.GREETING_KNOWN.format(name=name, shop=shop)
 
 
-def reminder_greeting(settings: Settings, record: CustomerRecord, appointment: Appointment) -> str:
+def _reminder_greeting(settings: Settings, record: CustomerRecord, appointment: Appointment) -> str:
     vehicle = record.vehicle(appointment.vehicle_id) if appointment.vehicle_id else None
     return lines.REMINDER_GREETING.format(
         name=record.customer.first_name or lines.NAMELESS, shop=settings.shop_name,
@@ -131,8 +130,8 @@ def reminder_greeting(settings: Settings, record: CustomerRecord, appointment: A
         car=lines.REMINDER_CAR.format(car=vehicle.label) if vehicle else "")
 
 
-def system_prompt(settings: Settings, now: datetime, access: CallerAccess,
-                  record: CustomerRecord | None, appointment: Appointment | None = None) -> str:
+def _instructions(settings: Settings, now: datetime, access: CallerAccess,
+                 record: CustomerRecord | None, appointment: Appointment | None = None) -> str:
     """The model's instructions, with the caller's own record as far as the call may see it."""
     rules = RULES.format(shop=settings.shop_name, now=say_when(now), tz=settings.shop_timezone)
     if record is None:
