@@ -25,6 +25,8 @@ def main() -> None:
     from telephony.serializer import MAX_MESSAGE_BYTES
 
     # The banner (bot/banner.py) is printed by the app once it is ready, whatever started it.
+    # SIGTERM and SIGINT drain the calls before uvicorn shuts down (bot/app.py): the graceful
+    # timeout only bounds uvicorn's own wait, afterwards, for connections still open.
     uvicorn.run("bot.app:create_app", factory=True, host=settings.host, port=settings.port,
                 log_level="info", ws="websockets-sansio", ws_max_size=MAX_MESSAGE_BYTES,
                 timeout_graceful_shutdown=30)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import signal
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 from fastapi import FastAPI
 
@@ -23,7 +25,67 @@ from telephony.rest import NoTwilioAccount, TwilioRest
 
 log = logging.getLogger(__name__)
 
-DRAIN_SECONDS = 600  # a service call rarely runs longer
+SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# For the last call-log writes of calls the server cut off itself (its graceful timeout).
+CALL_LOG_SECONDS = 10
+
+
+@contextmanager
+def draining_on_signals(calls: ActiveCalls, seconds: float) -> Iterator[None]:
+    """While the app runs, SIGTERM or SIGINT first drains the launcher, then shuts it down.
+
+    uvicorn installs its own handlers before the lifespan starts (`Server.capture_signals`);
+    on a signal its `handle_exit` sets `should_exit`, and `Server.shutdown` then closes every
+    websocket at once (1012) and only afterwards runs the lifespan's shutdown: too late to
+    let a call finish. So the app takes these signals while it runs. The first one drains
+    (bot/calls.py); then uvicorn's handlers are put back and the signal is raised again, and
+    uvicorn shuts down as it would have, with no call left to cut off (and, having seen the
+    signal, re-raises it once done, so the exit status says what stopped the process). One
+    more signal while draining cuts the current wait short.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        # Only the main thread receives signals; a server run elsewhere handles its own ending.
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    replaced = {sig: signal.getsignal(sig) for sig in SHUTDOWN_SIGNALS}
+    drain: asyncio.Task[None] | None = None
+
+    def give_back() -> None:
+        for sig, handler in replaced.items():
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, handler)
+
+    async def drain_then_shut_down(sig: signal.Signals) -> None:
+        log.warning("%s: draining with %d call(s) up; they may go on for %g s (signal again to"
+                    " wrap them up now)", sig.name, len(calls), seconds)
+        try:
+            drained = await calls.drain(seconds)
+        except Exception:  # the signal is handed on whatever happens: a launcher must stop
+            log.exception("draining failed")
+            drained = False
+        if drained:
+            log.info("drained: no calls left")
+        else:
+            log.warning("shutting down with %d call(s) still up", len(calls))
+        give_back()
+        signal.raise_signal(sig)
+
+    def received(sig: signal.Signals) -> None:
+        nonlocal drain
+        if drain is None:
+            drain = loop.create_task(drain_then_shut_down(sig))
+        else:
+            calls.hurry()
+
+    for sig in SHUTDOWN_SIGNALS:
+        loop.add_signal_handler(sig, received, sig)
+    try:
+        yield
+    finally:
+        if drain is not None:
+            drain.cancel()  # the server is shutting down anyway; nothing is left to drain for
+        give_back()
 
 
 def create_app() -> FastAPI:
@@ -44,9 +106,16 @@ def create_app() -> FastAPI:
         # every call at once, each time one runs.
         gc.freeze()
         print("\n".join(banner(get_settings())), flush=True)
-        yield
-        if not await calls.drain(DRAIN_SECONDS):
-            log.warning("shutting down with %d calls still up", len(calls))
+        # Google Calendar events follow the bookings from here; on `local` it has nothing to do.
+        calendar_sync = asyncio.create_task(calendar_adapter.run_sync_worker(), name="calendar-sync")
+        with draining_on_signals(calls, get_settings().drain_seconds):
+            yield
+        # The server has closed every connection; calls still closing their logs need the pool.
+        if not await calls.until_idle(CALL_LOG_SECONDS, streams=False):
+            log.warning("closing the database with %d call log(s) still being written", len(calls))
+        # What it has not written yet stays queued for the next start or another launcher.
+        calendar_sync.cancel()
+        await asyncio.gather(calendar_sync, return_exceptions=True)
         if telephony is not None:
             await telephony.close()
         await calendar_adapter.close()

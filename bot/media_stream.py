@@ -93,8 +93,8 @@ async def _admission_problem(start: CallStart, parameters: dict[str, str],
     problem = stream_token_problem(parameters, start.call_sid)
     if problem:
         return problem
-    if calls.draining:
-        return "launcher is draining"
+    if calls.draining and not calls.expecting(start.call_sid):
+        return "launcher is draining"  # a call answered before the drain still gets its stream
     try:
         claimed = await crm.claim_stream(start.call_sid)
     except crm.DatabaseUnavailable:
@@ -122,8 +122,8 @@ def router(calls: ActiveCalls, telephony: TwilioRest | None) -> APIRouter:
         if problem:
             await _refuse(websocket, problem, start.call_sid)
             return
-        with calls.holding(start.call_sid):
-            await run_call(websocket, start, get_settings(), telephony)
+        with calls.holding(start.call_sid) as wrap_up:
+            await run_call(websocket, start, get_settings(), telephony, wrap_up)
 
     return routes
 

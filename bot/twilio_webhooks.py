@@ -39,20 +39,20 @@ def router(calls: ActiveCalls) -> APIRouter:
         call_sid = form.get("CallSid")
         if not call_sid:
             raise HTTPException(status_code=400, detail="CallSid is missing")
-        if calls.draining:
-            return Response(status_code=503)  # Twilio then tries the number's fallback URL
         missing = services.missing_keys(settings)
         if missing:
             log.error("call %s: cannot answer, %s not set", call_sid, ", ".join(missing))
             return twiml(to_the_desk(settings, lines.UNAVAILABLE)[0])
         caller, shop = form.get("From"), form.get("To")
         identified = caller_id(caller, form.get("StirVerstat"), settings.phone_region)
+        # No place is kept while draining either: a caller ringing then gets the busy answer too.
         full = not calls.expect(call_sid, settings.max_concurrent_calls)
         try:
             await crm.open_call_log(call_sid, "inbound", caller, shop, caller_id=identified)
             if full:
-                log.warning("call %s: over capacity (%d calls), answered with the busy message",
-                            call_sid, settings.max_concurrent_calls)
+                log.warning("call %s: %s, answered with the busy message", call_sid,
+                            "draining" if calls.draining
+                            else f"over capacity ({settings.max_concurrent_calls} calls)")
                 busy, said = to_the_desk(settings, lines.BUSY)
                 await crm.append_turn(call_sid, "agent", said)
                 await crm.record_outcome(

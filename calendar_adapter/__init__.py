@@ -4,6 +4,9 @@ Plain async functions, usable without Pipecat and configured from the environmen
 returns a JSON-ready dict (times ISO 8601 with the shop's offset); a request that cannot be
 honoured answers `success: false` with a sentence to speak and the nearest open times,
 never an exception. `now` pins the clock (tests, scripts); it defaults to the real time.
+
+On the Google calendar, events follow the bookings through an outbox: `run_sync_worker` (the
+launcher runs it) or `sync_calendar` (a script) writes them after the booking has committed.
 """
 
 from __future__ import annotations
@@ -12,15 +15,17 @@ from collections.abc import Awaitable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from calendar_adapter import availability, backends, booking
+from calendar_adapter import availability, backends, booking, outbox
 from calendar_adapter.errors import (
     AppointmentNotFound,
     CalendarConfigError,
     CalendarError,
     CalendarUnavailable,
+    CustomerBusy,
     InvalidRequest,
     SlotUnavailable,
 )
+from calendar_adapter.outbox import SyncPass
 from calendar_adapter.rules import ShopRules
 from config.settings import get_settings
 from crm.appointments import CANCELLED, CONFIRMED
@@ -62,8 +67,9 @@ async def book_appointment(
     now: datetime | None = None,
     idempotency_key: str | None = None,
 ) -> dict[str, Any]:
-    """Book `start_time` in a free bay. A retry with the same `idempotency_key` answers the
-    first attempt's booking instead of booking twice."""
+    """Book `start_time` in a free bay. `idempotency_key` names the conversation asking (a
+    call's SID): within it, a request that means a booking already made (the same customer,
+    start instant and service, however spelled) answers that booking instead of booking twice."""
     rules, now = _shop(now)
     return await _refusal_as_answer(
         booking.book(
@@ -103,6 +109,19 @@ async def confirm_appointment(appointment_id: int | str, *, now: datetime | None
     return await _refusal_as_answer(booking.set_status(rules, appointment_id, CONFIRMED, now=now))
 
 
+async def sync_calendar(*, now: datetime | None = None) -> SyncPass:
+    """Write the calendar events of the appointments changed since the last pass (Google only;
+    on `local` there are none). Stops at the first failure, which is retried with back-off on
+    a later pass; safe to run in several processes at once."""
+    return await outbox.sync(now=now)
+
+
+async def run_sync_worker() -> None:
+    """`sync_calendar` for as long as the task runs: every second, less often while Google
+    fails. Never raises; cancel the task to stop it."""
+    await outbox.run_worker()
+
+
 async def close() -> None:
     """Release the calendar backend and the database and cache connections."""
     import crm
@@ -116,12 +135,16 @@ __all__ = [
     "CalendarConfigError",
     "CalendarError",
     "CalendarUnavailable",
+    "CustomerBusy",
     "InvalidRequest",
     "SlotUnavailable",
+    "SyncPass",
     "book_appointment",
     "cancel_appointment",
     "check_availability",
     "close",
     "confirm_appointment",
     "reschedule_appointment",
+    "run_sync_worker",
+    "sync_calendar",
 ]

@@ -54,9 +54,11 @@ async def open_slots(
     now: datetime,
     *,
     ignore: int | None = None,
+    customer: int | None = None,
 ) -> dict[date, list[datetime]]:
     """Open starts per bookable day in [first, last]; `ignore` is an appointment being moved,
-    which must not block its own new time."""
+    which must not block its own new time. For a `customer`, their own appointments close
+    the times they overlap: one customer cannot be in two bays at once."""
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     periods = {day: rules.periods(day) for day in days if rules.today(now) <= day <= rules.last_day(now)}
     periods = {day: found for day, found in periods.items() if found}
@@ -67,6 +69,7 @@ async def open_slots(
     async with db.connection() as conn:
         taken = await occupied(conn, start, end, ignore)
     blocks = await backend().blocked(start, end)
+    blocks += [(item.start, item.end) for item in taken if item.customer_id == customer]
     earliest = now + rules.lead
     slots = {}
     for day, found in periods.items():
@@ -78,7 +81,8 @@ async def open_slots(
 
 
 async def alternatives(
-    rules: ShopRules, near: datetime, minutes: int, now: datetime, *, ignore: int | None = None
+    rules: ShopRules, near: datetime, minutes: int, now: datetime, *,
+    ignore: int | None = None, customer: int | None = None,
 ) -> list[datetime]:
     """The open starts closest to `near` on its day, then the first start of following days,
     in shop time (they are only ever spoken). Best effort: when the calendar cannot be read,
@@ -87,7 +91,7 @@ async def alternatives(
     first = min(max(rules.local(near).date(), rules.today(now)), rules.last_day(now))
     last = min(first + timedelta(days=_SEARCH_DAYS), rules.last_day(now))
     try:
-        slots = await open_slots(rules, first, last, minutes, now, ignore=ignore)
+        slots = await open_slots(rules, first, last, minutes, now, ignore=ignore, customer=customer)
     except CalendarError:
         return []
     same_day = slots.pop(rules.local(near).date(), [])

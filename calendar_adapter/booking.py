@@ -1,36 +1,35 @@
 """Booking, moving, cancelling and confirming appointments.
 
-Each change runs in one database transaction in the same order: change the row (the
-database picks the bay and refuses a double booking), change the calendar event, commit.
-A calendar failure therefore rolls the row back, and a failure after the event changed
-undoes the event, so the row and the event stay consistent.
+Each change is one database transaction: the row (the database picks the bay and refuses a
+double booking, or a second appointment of the same customer at the same time) and, on a
+calendar that keeps events, the outbox row through which a worker brings the event in line
+after the commit (`calendar_adapter.outbox`). The only outside call on the way, reading the
+shop calendar's free/busy, is made before the transaction, so no booking waits on Google
+while holding its day's lock.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable
-from dataclasses import replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from calendar_adapter import inputs, store
+from calendar_adapter import inputs, outbox, store
 from calendar_adapter.availability import alternatives
 from calendar_adapter.backends import backend
 from calendar_adapter.errors import (
     AppointmentNotFound,
     CalendarError,
+    CustomerBusy,
     InvalidRequest,
     SlotUnavailable,
 )
 from calendar_adapter.rules import Service, ShopRules
 from calendar_adapter.speech import say_day, say_time, say_when
-from calendar_adapter.store import BaysFull, Booking
+from calendar_adapter.store import BaysFull, Booking, CustomerOverlap
 from crm import db
 from crm.appointments import CANCELLED, COMPLETED, NO_SHOW
 from crm.customers import forget_customer
-
-log = logging.getLogger(__name__)
 
 _INACTIVE = {CANCELLED: "was cancelled", COMPLETED: "is completed", NO_SHOW: "was missed"}
 
@@ -54,23 +53,45 @@ def answer(rules: ShopRules, booking: Booking, **extra: Any) -> dict[str, Any]:
     }
 
 
-async def _bookable_start(
-    rules: ShopRules,
-    start_time: str | datetime,
-    service: Service,
-    now: datetime,
-    *,
-    moving: Booking | None = None,
-) -> datetime:
-    """The start asked for, if the shop rules and the shop calendar allow it; else a refusal
-    with the open times nearest to it (to now, if it cannot be read). The time an appointment
-    being moved already has needs no checking: asking for it again is a retry."""
-    near = now
+@dataclass(frozen=True)
+class _Wish:
+    """A service wanted for a customer, so a refusal offers times that suit both: the shop
+    has a bay free, and the customer has no other appointment then."""
+
+    rules: ShopRules
+    service: Service
+    customer: int
+    now: datetime
+    moving: int | None = None  # an appointment being moved, which must not block its own new time
+
+    async def refusal(self, exc: CalendarError, near: datetime) -> CalendarError:
+        """`exc` with the open times nearest to `near`."""
+        found = await alternatives(
+            self.rules, near, self.service.minutes, self.now, ignore=self.moving, customer=self.customer
+        )
+        return type(exc)(exc.reason, found)
+
+
+def booking_key(scope: str, customer_id: int, start: datetime, service: Service) -> str:
+    """The key of one booking within `scope` (a call), however it was spelled: the customer,
+    the start as a UTC instant, and the service as the shop knows it."""
+    return f"{scope}:{customer_id}:{start.isoformat()}:{service.identity}"
+
+
+async def _start(wish: _Wish, start_time: str | datetime) -> datetime:
+    """The UTC instant asked for; one that cannot be read is refused with the next openings."""
     try:
-        start = near = inputs.parse_start(start_time, rules.tz)
-        if moving is not None and start == moving.appointment.start_time:
-            return start
-        rules.check_start(start, service, now)
+        return inputs.parse_start(start_time, wish.rules.tz)
+    except CalendarError as exc:
+        raise await wish.refusal(exc, wish.now) from None
+
+
+async def _check_start(wish: _Wish, start: datetime) -> None:
+    """Refuse a start the shop rules or the shop calendar do not allow, offering the open
+    times nearest to it."""
+    rules, service = wish.rules, wish.service
+    try:
+        rules.check_start(start, service, wish.now)
         # Asked for the whole day, so the refusal can say when the block really ends.
         periods = rules.periods(rules.local(start).date())
         end = start + timedelta(minutes=service.minutes)
@@ -86,20 +107,30 @@ async def _bookable_start(
                 f"{say_time(closes)} on {say_day(opens.date())}."
             )
     except CalendarError as exc:
-        ignore = moving.appointment.id if moving else None
-        found = await alternatives(rules, near, service.minutes, now, ignore=ignore)
-        raise type(exc)(exc.reason, found) from None
-    return start
+        raise await wish.refusal(exc, start) from None
 
 
-async def _bays_full(
-    rules: ShopRules, start: datetime, service: Service, now: datetime, *, ignore: int | None = None
-) -> SlotUnavailable:
+async def _bays_full(wish: _Wish, start: datetime) -> CalendarError:
+    rules = wish.rules
     bays = "Our only bay is" if rules.bays == 1 else f"All {rules.bays} bays are"
-    return SlotUnavailable(
-        f"{bays} taken on {rules.say(start)} for a {service.name}.",
-        await alternatives(rules, start, service.minutes, now, ignore=ignore),
-    )
+    taken = SlotUnavailable(f"{bays} taken on {rules.say(start)} for a {wish.service.name}.")
+    return await wish.refusal(taken, start)
+
+
+async def _customer_busy(wish: _Wish, start: datetime) -> CalendarError:
+    rules = wish.rules
+    async with db.connection() as conn:
+        held = await store.occupied(
+            conn, start, start + timedelta(minutes=wish.service.minutes), wish.moving, customer=wish.customer
+        )
+    # Empty only if that appointment was cancelled since the database refused this one.
+    what = f"at {say_time(rules.local(start))}"
+    if held:
+        other = held[0]
+        until = say_time(rules.local(other.end))
+        what = f"for {other.service_type} on {rules.say(other.start)} until {until}"
+    busy = CustomerBusy(f"This customer is already booked {what}; their appointments cannot overlap.")
+    return await wish.refusal(busy, start)
 
 
 def _changeable(
@@ -120,13 +151,6 @@ def _changeable(
     return booking
 
 
-async def _undo(action: Awaitable[object], what: str) -> None:
-    try:
-        await action
-    except CalendarError:
-        log.error("could not undo %s on the shop calendar; it needs fixing by hand", what)
-
-
 async def book(
     rules: ShopRules,
     start_time: str | datetime,
@@ -138,17 +162,19 @@ async def book(
     now: datetime,
     idempotency_key: str | None,
 ) -> dict[str, Any]:
+    """Book a free bay; within the scope `idempotency_key` names, a request meaning a booking
+    already made answers that booking."""
     customer = inputs.parse_id(customer_id, "customer")
     vehicle = None if vehicle_id is None or vehicle_id == "" else inputs.parse_id(vehicle_id, "vehicle")
-    if idempotency_key:
+    wish = _Wish(rules, rules.service(service_type), customer, now)
+    start = await _start(wish, start_time)
+    key = booking_key(idempotency_key, customer, start, wish.service) if idempotency_key else None
+    if key:
         async with db.connection() as conn:
-            earlier = await store.by_key(conn, idempotency_key)
+            earlier = await store.by_key(conn, key)
         if earlier is not None:  # a retried call: the first attempt's booking is the answer
             return answer(rules, earlier)
-    service = rules.service(service_type)
-    start = await _bookable_start(rules, start_time, service, now)
-    calendar = backend()
-    event_id: str | None = None
+    await _check_start(wish, start)
     try:
         async with db.connection() as conn, conn.transaction():
             await store.check_party(conn, customer, vehicle)
@@ -157,29 +183,22 @@ async def book(
                 bays=rules.bays,
                 customer_id=customer,
                 vehicle_id=vehicle,
-                service_type=service.name,
+                service_type=wish.service.name,
                 start=start,
                 day=rules.local(start).date(),
-                minutes=service.minutes,
+                minutes=wish.service.minutes,
                 notes=(notes or "").strip() or None,
-                key=idempotency_key or None,
+                key=key,
             )
             if booked is None:  # the same request, racing this one, committed first
-                booked = await store.by_key(conn, idempotency_key or "")
+                booked = await store.by_key(conn, key or "")
                 assert booked is not None
             else:
-                event_id = await calendar.create_event(booked)
-                if event_id is not None:
-                    booked = await store.set_event(conn, booked.appointment.id, event_id)
+                await outbox.queue(conn, booked.appointment.id)
     except BaysFull:
-        raise await _bays_full(rules, start, service, now) from None
-    except BaseException:
-        if event_id is not None:  # the row did not commit, so its event must go too
-            await _undo(
-                calendar.delete_event(replace(booked, calendar_event_id=event_id)),
-                f"event {event_id}",
-            )
-        raise
+        raise await _bays_full(wish, start) from None
+    except CustomerOverlap:
+        raise await _customer_busy(wish, start) from None
     await forget_customer(customer)
     return answer(rules, booked)
 
@@ -192,56 +211,40 @@ async def reschedule(
     appointment_id = inputs.parse_id(appointment_id)
     async with db.connection() as conn:
         found = await store.get(conn, appointment_id)
-    current = _changeable(rules, found, appointment_id, "moved", now)
-    service = Service(current.appointment.service_type, current.appointment.duration_minutes)
-    start = await _bookable_start(rules, start_time, service, now, moving=current)
-    calendar = backend()
-    event_id: str | None = None
+    current = _changeable(rules, found, appointment_id, "moved", now).appointment
+    service = Service(current.service_type, current.duration_minutes)
+    wish = _Wish(rules, service, current.customer_id, now, moving=appointment_id)
+    start = await _start(wish, start_time)
+    if start != current.start_time:  # asking again for the time it has is a retry: no checks
+        await _check_start(wish, start)
     try:
         async with db.connection() as conn, conn.transaction():
             locked = await store.get(conn, appointment_id, lock=True)
-            current = moved = _changeable(rules, locked, appointment_id, "moved", now)
-            if current.appointment.start_time != start:
-                moved = await store.move(conn, current, start, rules.local(start).date(), rules.bays)
-                event_id = await calendar.move_event(moved)
-                if event_id != moved.calendar_event_id:
-                    moved = await store.set_event(conn, appointment_id, event_id)
+            before = moved = _changeable(rules, locked, appointment_id, "moved", now)
+            if before.appointment.start_time != start:
+                moved = await store.move(conn, before, start, rules.local(start).date(), rules.bays)
+                await outbox.queue(conn, appointment_id)
     except BaysFull:
-        raise await _bays_full(rules, start, service, now, ignore=appointment_id) from None
-    except BaseException:
-        if event_id is not None:  # the move did not commit: put the event back
-            await _undo(
-                calendar.move_event(replace(current, calendar_event_id=event_id)),
-                f"the move of event {event_id}",
-            )
-        raise
+        raise await _bays_full(wish, start) from None
+    except CustomerOverlap:
+        raise await _customer_busy(wish, start) from None
     await forget_customer(moved.appointment.customer_id)
-    return answer(rules, moved, previous_start_time=rules.local(current.appointment.start_time).isoformat())
+    return answer(rules, moved, previous_start_time=rules.local(before.appointment.start_time).isoformat())
 
 
 async def set_status(
     rules: ShopRules, appointment_id: int | str, status: str, *, now: datetime
 ) -> dict[str, Any]:
-    """Cancel (which frees the bay and removes the event) or confirm an appointment;
+    """Cancel (which frees the bay and has the event removed) or confirm an appointment;
     asking twice answers success with a note."""
     appointment_id = inputs.parse_id(appointment_id)
-    calendar = backend()
-    event_deleted = False
-    try:
-        async with db.connection() as conn, conn.transaction():
-            current = await store.get(conn, appointment_id, lock=True)
-            if current is not None and current.appointment.status == status:
-                return answer(rules, current, note=f"Appointment {appointment_id} was already {status}.")
-            current = _changeable(rules, current, appointment_id, status, now)
-            changed = await store.set_status(conn, appointment_id, status)
-            if status == CANCELLED:
-                await calendar.delete_event(current)
-                event_deleted = current.calendar_event_id is not None
-    except BaseException:
-        if event_deleted:
-            # The event is gone but the row is not cancelled; a new event's id could not be
-            # stored either, so this needs a person.
-            log.error("appointment %s: event deleted but the cancellation did not commit", appointment_id)
-        raise
+    async with db.connection() as conn, conn.transaction():
+        current = await store.get(conn, appointment_id, lock=True)
+        if current is not None and current.appointment.status == status:
+            return answer(rules, current, note=f"Appointment {appointment_id} was already {status}.")
+        _changeable(rules, current, appointment_id, status, now)
+        changed = await store.set_status(conn, appointment_id, status)
+        if status == CANCELLED:
+            await outbox.queue(conn, appointment_id)
     await forget_customer(changed.appointment.customer_id)
     return answer(rules, changed)

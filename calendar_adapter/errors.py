@@ -42,12 +42,20 @@ class SlotUnavailable(CalendarError):
     code = "slot_unavailable"
 
 
+class CustomerBusy(CalendarError):
+    """A time the shop has free, but the customer already has another appointment during it:
+    one customer is never booked into two bays at once."""
+
+    code = "customer_busy"
+
+
 class AppointmentNotFound(CalendarError):
     code = "not_found"
 
 
 class CalendarUnavailable(CalendarError):
-    """The external calendar failed; nothing was changed, so the caller may simply retry."""
+    """The shop calendar's free/busy could not be read; nothing was changed, so the caller may
+    simply retry. (Event writes never fail a booking: they are made after it, see `outbox`.)"""
 
     code = "calendar_unavailable"
 

@@ -58,6 +58,12 @@ class Service:
     name: str
     minutes: int
 
+    @property
+    def identity(self) -> str:
+        """What every spelling of the service has in common ("a windshield chip", "Windshield
+        chips"), for telling a retried booking from another one."""
+        return " ".join(sorted(_stems(self.name)))
+
 
 def _stems(phrase: str) -> frozenset[str]:
     """A crude stemmer that is enough for service names: "tires rotated" == "tire rotation"."""

@@ -2,12 +2,17 @@
 
 A row takes one bay. The exclusion constraint `appointments_no_double_booking` forbids two
 active rows overlapping in the same bay, so choosing a bay is simply trying bays in turn,
-each attempt in a savepoint: a violation means that bay is taken.
+each attempt in a savepoint: a violation means that bay is taken. A second constraint,
+`appointments_no_customer_overlap`, forbids one customer two overlapping active rows in any
+bays: its violation means no bay will do. Both are checked by the database, so no race
+between two bookings, on one launcher or several, can get past them.
 
 Two transactions inserting colliding rows at the same moment can each find the other's
 uncommitted row and wait for each other: PostgreSQL then aborts one as a deadlock, after a
 second's wait. So a booking first takes a transaction lock on its shop day; bookings of one
-day queue for a few milliseconds instead, and the constraint still decides every race.
+day queue for a few milliseconds instead, and the constraints still decide every race (two
+overlapping appointments always fall on one shop day, so they always queue on one lock). The
+lock is held for database work only: nothing outside the database is asked while it is.
 """
 
 from __future__ import annotations
@@ -26,12 +31,17 @@ from crm.appointments import ACTIVE_SQL, COLUMNS, Appointment
 from crm.customers import vehicle_label
 
 _NO_DOUBLE_BOOKING = "appointments_no_double_booking"
+_NO_CUSTOMER_OVERLAP = "appointments_no_customer_overlap"
 
 T = TypeVar("T")
 
 
 class BaysFull(Exception):
     """Every bay is taken for part of the requested period."""
+
+
+class CustomerOverlap(Exception):
+    """The customer already has an active appointment overlapping the requested period."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,8 @@ class Occupied:
     bay: int
     start: datetime
     end: datetime
+    customer_id: int
+    service_type: str
 
 
 # `{source}` is the appointments table or a data-modifying CTE, so every write returns the
@@ -76,7 +88,8 @@ WITH inserted AS (
 
 _MOVE = """
 WITH moved AS (
-    UPDATE appointments SET scheduled_at = %(start)s, bay = %(bay)s, updated_at = now()
+    UPDATE appointments SET scheduled_at = %(start)s, bay = %(bay)s, updated_at = now(),
+        customer_overlap_allowed = false  -- a time chosen now obeys today's rules
     WHERE id = %(id)s RETURNING *
 )""" + _SELECT.format(source="moved")
 
@@ -88,18 +101,15 @@ WITH changed AS (
     WHERE id = %(id)s RETURNING *
 )""" + _SELECT.format(source="changed")
 
-_SET_EVENT = """
-WITH changed AS (
-    UPDATE appointments SET calendar_event_id = %(event_id)s, updated_at = now()
-    WHERE id = %(id)s RETURNING *
-)""" + _SELECT.format(source="changed")
+_SET_EVENT = "UPDATE appointments SET calendar_event_id = %(event_id)s, updated_at = now() WHERE id = %(id)s"
 
 # The GiST index behind the exclusion constraint answers this overlap query.
 _OCCUPIED = f"""
-SELECT bay, scheduled_at, duration_minutes FROM appointments
+SELECT bay, scheduled_at, duration_minutes, customer_id, service_type FROM appointments
 WHERE status IN {ACTIVE_SQL}
   AND appointment_period(scheduled_at, duration_minutes) && tstzrange(%(start)s, %(end)s)
   AND id IS DISTINCT FROM %(ignore)s
+  AND (%(customer)s::bigint IS NULL OR customer_id = %(customer)s)
 """
 
 _PARTY = """
@@ -131,14 +141,25 @@ async def by_key(conn: AsyncConnection, key: str) -> Booking | None:
 
 
 async def occupied(
-    conn: AsyncConnection, start: datetime, end: datetime, ignore: int | None = None
+    conn: AsyncConnection,
+    start: datetime,
+    end: datetime,
+    ignore: int | None = None,
+    *,
+    customer: int | None = None,
 ) -> list[Occupied]:
-    """Active appointments overlapping [start, end), except `ignore` (one being moved)."""
-    cursor = await conn.execute(_OCCUPIED, {"start": start, "end": end, "ignore": ignore})
+    """Active appointments overlapping [start, end), except `ignore` (one being moved); only
+    `customer`'s when given."""
+    cursor = await conn.execute(
+        _OCCUPIED, {"start": start, "end": end, "ignore": ignore, "customer": customer}
+    )
     found = []
     for row in await cursor.fetchall():
         begins = row["scheduled_at"].astimezone(UTC)
-        found.append(Occupied(row["bay"], begins, begins + timedelta(minutes=row["duration_minutes"])))
+        found.append(Occupied(
+            row["bay"], begins, begins + timedelta(minutes=row["duration_minutes"]),
+            row["customer_id"], row["service_type"],
+        ))
     return found
 
 
@@ -157,13 +178,15 @@ async def check_party(conn: AsyncConnection, customer_id: int, vehicle_id: int |
 async def _in_free_bay(
     conn: AsyncConnection, day: date, bays: Iterable[int], attempt: Callable[[int], Awaitable[T]]
 ) -> T:
-    """`attempt(bay)` for the first bay where it does not violate the constraint."""
+    """`attempt(bay)` for the first bay where it does not violate the constraints."""
     await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (locks.BOOKING_DAY, day.toordinal()))
     for bay in bays:
         try:
             async with conn.transaction():  # a savepoint: a taken bay must not abort the booking
                 return await attempt(bay)
         except ExclusionViolation as exc:
+            if exc.diag.constraint_name == _NO_CUSTOMER_OVERLAP:
+                raise CustomerOverlap from None
             if exc.diag.constraint_name != _NO_DOUBLE_BOOKING:
                 raise
     raise BaysFull
@@ -220,7 +243,5 @@ async def set_status(conn: AsyncConnection, appointment_id: int, status: str) ->
     return changed
 
 
-async def set_event(conn: AsyncConnection, appointment_id: int, event_id: str | None) -> Booking:
-    changed = await _one(conn, _SET_EVENT, {"id": appointment_id, "event_id": event_id})
-    assert changed is not None  # the row was written in this transaction
-    return changed
+async def set_event(conn: AsyncConnection, appointment_id: int, event_id: str | None) -> None:
+    await conn.execute(_SET_EVENT, {"id": appointment_id, "event_id": event_id})

@@ -41,6 +41,8 @@ GIVE_UP = "I'll let you go. Thanks for calling {shop}."
 
 TRANSFERRING = "Sure, I'm connecting you with a service advisor now. Please hold."
 GOODBYE = "Thanks for calling {shop}. Goodbye!"
+# The launcher is shutting down and the call is still going; then TO_THE_DESK or CALL_BACK_LATER.
+WRAPPING_UP = "I'm sorry, I have to wrap up our call now."
 
 # --- reminder calls without the agent ----------------------------------------------------
 

@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     # Calls one launcher process takes at once; past it callers hear a busy message and are
     # sent to the service desk, rather than every caller getting a slow agent.
     max_concurrent_calls: int = Field(10, ge=1, le=10_000)
+    # On SIGTERM, how long active calls may continue before the agent wraps them up.
+    drain_seconds: float = Field(120.0, ge=0)
     call_log_retention_days: int = Field(90, ge=1)
     # The browser test page lets its user claim any caller number: off unless asked for, or
     # while the launcher only listens on this machine and has no public address.

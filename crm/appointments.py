@@ -2,7 +2,9 @@
 appointment itself.
 
 The schema spells the same statuses in the `appointments.status` check, and the active ones in
-the double-booking constraint and the `appointments_day` index (`crm/migrations/001_schema.sql`).
+the double-booking constraint and the `appointments_day` index (`crm/migrations/001_schema.sql`),
+and the active ones again in the constraint that keeps one customer's appointments from
+overlapping (`005_one_customer_at_a_time.sql`).
 Migrations are history and keep their own copy: changing a list here needs a new migration too.
 """
 

@@ -8,6 +8,7 @@ can never ring a real person.
 from __future__ import annotations
 
 import random
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -170,11 +171,17 @@ def appointments(
     if n - n_future > len(past):
         raise ValueError(f"the calendar holds at most {len(past) + n_future} demo appointments")
     chosen = sorted(rng.sample(past, n - n_future) + rng.sample(future, n_future))
+    # One customer is in one bay at a time (the schema refuses overlapping active visits).
+    visits: defaultdict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
     for index, (start, service, bay) in enumerate(chosen, start=1):
+        minutes = settings.service_durations.get(service, settings.default_service_minutes)
+        end = start + timedelta(minutes=minutes)
         vehicle = rng.randrange(len(vehicle_owners))
+        while any(begins < end and start < ends for begins, ends in visits[vehicle_owners[vehicle]]):
+            vehicle = rng.randrange(len(vehicle_owners))
+        visits[vehicle_owners[vehicle]].append((start, end))
         upcoming = start.date() >= today
         status = _pick(rng, FUTURE_STATUSES if upcoming else PAST_STATUSES)
-        minutes = settings.service_durations.get(service, settings.default_service_minutes)
         created = start - timedelta(days=rng.randint(1, 30), hours=rng.randint(0, 8))
         note = rng.choice(NOTES) if rng.random() < 0.2 else None
         yield (index, vehicle_owners[vehicle], vehicle + 1, service, start, minutes, status, bay,

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from fastapi import WebSocket
-from pipecat.frames.frames import TTSSpeakFrame
+from pipecat.frames.frames import EndWorkerFrame, TTSSpeakFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
@@ -38,20 +38,22 @@ from processors.latency_meter import LatencyMeter
 from processors.tool_filler import ToolFiller
 from telephony.rest import TwilioRest
 from telephony.serializer import CallEndingTwilioSerializer
+from telephony.twiml import desk_words
 
 log = logging.getLogger(__name__)
 
 
 async def run_call(websocket: WebSocket, start: CallStart, settings: Settings,
-                   twilio: TwilioRest | None) -> CallSession:
-    """Hold the conversation on an accepted Twilio media stream until the call ends."""
+                   twilio: TwilioRest | None, wrap_up: asyncio.Event) -> CallSession:
+    """Hold the conversation on an accepted Twilio media stream until the call ends, or the
+    launcher, shutting down, sets `wrap_up`."""
     opening = await open_call(start, settings)
     session = CallSession(start, opening.access, opening.record)
     session.begin()
     if session.customer_id is not None:
         session.identified(session.customer_id)
     try:
-        await _converse(websocket, session, opening, settings, twilio)
+        await _converse(websocket, session, opening, settings, twilio, wrap_up)
     except Exception:
         session.ending = Ending.FAILED
         log.exception("call %s: pipeline failed", start.call_sid)
@@ -61,7 +63,7 @@ async def run_call(websocket: WebSocket, start: CallStart, settings: Settings,
 
 
 async def _converse(websocket: WebSocket, session: CallSession, opening: Opening, settings: Settings,
-                    twilio: TwilioRest | None) -> None:
+                    twilio: TwilioRest | None, wrap_up: asyncio.Event) -> None:
     """The call's pipeline, from the greeting until either side hangs up."""
     start = session.start
 
@@ -136,11 +138,23 @@ async def _converse(websocket: WebSocket, session: CallSession, opening: Opening
         if getattr(frame, "fatal", False):
             session.ending = Ending.FAILED
 
+    async def _wrap_up_when_asked() -> None:
+        await wrap_up.wait()
+        if session.ending is not Ending.CALLER_LEFT:
+            return  # already saying goodbye or being transferred
+        # A call cut short goes on with a person when the shop has a desk, as the busy answer does.
+        session.ending = Ending.TRANSFERRED if settings.service_desk_number else Ending.AGENT_HUNG_UP
+        words = desk_words(settings, lines.WRAPPING_UP)
+        # Behind whatever the agent is saying; the end of the call then hands it on (end_of_call).
+        await worker.queue_frames([TTSSpeakFrame(words), EndWorkerFrame(reason="launcher shutting down")])
+
+    wrapping_up = asyncio.create_task(_wrap_up_when_asked(), name=f"wrap-up-{start.call_sid}")
     try:
         runner = WorkerRunner(handle_sigint=False)
         await runner.add_workers(worker)
         await runner.run()
     finally:
+        wrapping_up.cancel()
         if serializer.dropped:
             log.warning("call %s: dropped %d stream messages (%s)", start.call_sid,
                         serializer.dropped.total(),

@@ -2,6 +2,8 @@
 
 Writes to the call log go through one background queue per call, in order, so a slow or
 briefly unreachable database never holds up audio, and every turn is stored as it happens.
+The log is closed last: after the tools' actions still running when the call ended (a caller
+may hang up while their booking commits), so what those record is never queued behind the end.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 import crm
 from crm.customers import CustomerRecord
@@ -20,6 +22,9 @@ from pipeline.opening import CallStart
 from processors.card_redactor import redact_card_numbers
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
 
 class Ending(Enum):
     """How a call ends, and the call log's outcome for it when nothing else was achieved
@@ -48,6 +53,7 @@ class CallSession:
         default_factory=asyncio.Queue, repr=False
     )
     _writer: asyncio.Task[None] | None = field(default=None, repr=False)
+    _in_flight: set[asyncio.Future[Any]] = field(default_factory=set, repr=False)
 
     @property
     def call_sid(self) -> str:
@@ -79,8 +85,28 @@ class CallSession:
         """A business result (booked, rescheduled, cancelled, confirmed, transferred)."""
         self._writes.put_nowait(lambda: crm.record_outcome(self.call_sid, outcome))
 
+    def shielded(self, action: Awaitable[T]) -> Awaitable[T]:
+        """`action`, run to its end even if whoever awaits it is cancelled (a barge-in, the
+        caller hanging up); the call log stays open until it has ended."""
+        running = asyncio.ensure_future(action)
+        self._in_flight.add(running)
+        running.add_done_callback(self._in_flight.discard)
+        return asyncio.shield(running)
+
     async def finish(self) -> None:
-        """Flush pending writes, then close the log by how the call ended."""
+        """Wait for the actions still running, flush pending writes, then close the log by how
+        the call ended. Goes on to the end if the call's task is cancelled meanwhile (a server
+        shutting down), which then waits for it: the log is never left open with writes queued."""
+        closing = asyncio.ensure_future(self._close())
+        try:
+            await asyncio.shield(closing)
+        except asyncio.CancelledError:
+            await closing
+            raise
+
+    async def _close(self) -> None:
+        while self._in_flight:
+            await asyncio.wait(set(self._in_flight))
         self._writes.put_nowait(lambda: crm.close_call_log(self.call_sid, self.ending.outcome))
         self._writes.put_nowait(None)
         if self._writer is not None:

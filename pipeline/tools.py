@@ -11,7 +11,6 @@ twice. A tool that fails makes the agent apologise and offer a transfer instead 
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import logging
@@ -51,8 +50,9 @@ def _answering(tool: Tool) -> Callable[..., Awaitable[None]]:
             await params.result_callback({"error": str(exc)})
             return
         try:
-            # Shielded: a barge-in cancels the handler, never a booking half-way.
-            answer = await asyncio.shield(tool(self, params, **known))
+            # Shielded: a barge-in or a hang-up cancels the handler, never a booking half-way,
+            # and the call log is not closed before the booking's outcome is in it.
+            answer = await self.session.shielded(tool(self, params, **known))
         except Exception:
             log.exception("call %s: tool %s failed", self.session.call_sid, params.function_name)
             await params.result_callback(
@@ -156,10 +156,10 @@ class CallTools:
             if refusal:
                 return refusal
             customer_id = self.session.customer_id
-        start, service = str(start_time), str(service_type)
+        # Within the call, the calendar keys a booking by what it means (customer, instant, service).
         result = await calendar_adapter.book_appointment(
-            start, service, customer_id, vehicle, _text(notes),
-            idempotency_key=f"{self.session.call_sid}:book:{start}:{service}")
+            str(start_time), str(service_type), customer_id, vehicle, _text(notes),
+            idempotency_key=self.session.call_sid)
         return await self._after_write(result, "booked")
 
     @_answering

@@ -24,8 +24,9 @@ from telephony.rest import TwilioRest
 EPILOG = """\
 exit codes:
   0  every selected appointment was dialled or deliberately skipped
-  1  a dial failed, a reminder needs a person (left in 'dialling' by a run that died), or the
-     database could not be reached
+  1  a dial failed, a reminder needs a person (left in 'dialling' by a run that died, or whose
+     call Twilio's list of calls could neither show nor rule out), or the database could not be
+     reached
   2  bad configuration (one line names the setting)
   3  refused: outside calling hours; run again inside them
 

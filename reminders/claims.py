@@ -6,8 +6,9 @@ Twilio leaves. So two runs at the same time, or a run after a crash, never dial 
 
 - `claimed` belongs to a run that has sent nothing yet, or whose attempts definitely failed;
   if that run is dead, the next run may take it over.
-- `dialling` while its run is alive is that run's business. If its run died, nobody knows
-  whether Twilio placed the call, so it is never dialled again: it needs a person.
+- `dialling` while its run is alive is that run's business. If its run died, or its run could
+  not tell from Twilio's list of calls whether the call was placed, it is never dialled again:
+  it needs a person.
 - `dialled` is done; `failed` (every attempt definitely refused) and `skipped` may be claimed
   again, because no call went out.
 
@@ -58,8 +59,10 @@ def verdict(state: str, mine: bool, owner_alive: bool) -> str | None:
     return None  # claimed by us or by a dead run, failed, skipped: nothing is in flight
 
 
-def explain(refused: str, run_id: int, call_sid: str | None) -> str | None:
+def explain(refused: str, run_id: int, call_sid: str | None, reason: str | None) -> str | None:
     if refused == NEEDS_ATTENTION:
+        if reason:  # written by a run that lived to find out it could not tell
+            return f"run {run_id} could not tell whether Twilio placed the call: {reason}"
         return f"run {run_id} died while dialling: it is unknown whether Twilio placed the call"
     return call_sid  # the call that already reminded them, if any
 
@@ -170,7 +173,7 @@ async def claim(due: DueAppointment, day: date, run_id: int) -> Claim:
             " VALUES (%(appointment)s, %(day)s, %(phone)s, %(at)s, 'claimed', %(run)s)"
             " ON CONFLICT DO NOTHING", values)
         row = await (await conn.execute(
-            "SELECT id, state, run_id, call_sid FROM reminders WHERE appointment_id = %s"
+            "SELECT id, state, run_id, call_sid, reason FROM reminders WHERE appointment_id = %s"
             " FOR UPDATE SKIP LOCKED", (due.appointment.id,)
         )).fetchone()
         if row is None:
@@ -184,7 +187,7 @@ async def claim(due: DueAppointment, day: date, run_id: int) -> Claim:
         alive = mine or row["run_id"] in await live_runs(conn)
         refused = verdict(row["state"], mine, alive)
         if refused is not None:
-            return Claim(refused, row["id"], explain(refused, row["run_id"], row["call_sid"]))
+            return Claim(refused, row["id"], explain(refused, row["run_id"], row["call_sid"], row["reason"]))
         if mine and row["state"] == "claimed":
             return Claim(OURS, row["id"])  # inserted just now
         try:
@@ -219,10 +222,12 @@ async def _number_taken(conn: psycopg.AsyncConnection, values: dict[str, Any]) -
 
 async def begin_attempt(reminder_id: int, run_id: int) -> int | None:
     """Mark the reminder `dialling` and write a `pending` attempt, committed before the request
-    leaves; the attempt's number, or None when the reminder is no longer this run's."""
+    leaves; the attempt's number, or None when the reminder is no longer this run's. The reason
+    is cleared: while `dialling`, it says only what this attempt met."""
     async with db.connection() as conn, conn.transaction():
         row = await (await conn.execute(
-            "UPDATE reminders SET state = 'dialling', attempts = attempts + 1, updated_at = now()"
+            "UPDATE reminders SET state = 'dialling', attempts = attempts + 1, reason = NULL,"
+            " updated_at = now()"
             " WHERE id = %s AND state = 'claimed' AND run_id = %s RETURNING attempts",
             (reminder_id, run_id),
         )).fetchone()
@@ -235,11 +240,12 @@ async def begin_attempt(reminder_id: int, run_id: int) -> int | None:
     return row["attempts"]
 
 
-async def attempt_placed(reminder_id: int, attempt: int, call_sid: str) -> None:
+async def attempt_placed(reminder_id: int, attempt: int, call_sid: str, doubt: str | None = None) -> None:
+    """`doubt`: what went wrong with a request whose call Twilio's list of calls then showed."""
     async with db.connection() as conn, conn.transaction():
         await conn.execute(
-            "UPDATE reminder_attempts SET result = 'placed', call_sid = %s"
-            " WHERE reminder_id = %s AND attempt = %s", (call_sid, reminder_id, attempt))
+            "UPDATE reminder_attempts SET result = 'placed', call_sid = %s, error = %s"
+            " WHERE reminder_id = %s AND attempt = %s", (call_sid, doubt, reminder_id, attempt))
         await conn.execute(
             "UPDATE reminders SET state = 'dialled', call_sid = %s, reason = NULL, updated_at = now()"
             " WHERE id = %s", (call_sid, reminder_id))
@@ -257,10 +263,27 @@ async def attempt_failed(reminder_id: int, attempt: int, error: str, *, final: b
 
 
 async def attempt_unknown(reminder_id: int, attempt: int, error: str) -> None:
-    """The request may or may not have reached Twilio: the reminder stays `dialling`."""
+    """Nobody can tell whether the request placed a call: the reminder stays `dialling`."""
     async with db.connection() as conn, conn.transaction():
         await conn.execute(
             "UPDATE reminder_attempts SET result = 'unknown', error = %s"
             " WHERE reminder_id = %s AND attempt = %s", (error, reminder_id, attempt))
         await conn.execute(
             "UPDATE reminders SET reason = %s, updated_at = now() WHERE id = %s", (error, reminder_id))
+
+
+_RECORDED = """
+SELECT call_sid FROM reminders WHERE call_sid = ANY(%(sids)s)
+UNION SELECT call_sid FROM reminder_attempts WHERE call_sid = ANY(%(sids)s)
+"""
+
+
+async def unrecorded(call_sids: list[str]) -> list[str]:
+    """Those of `call_sids` (in their order) that no reminder or attempt has recorded: a call
+    another reminder placed is not one whose answer went astray."""
+    if not call_sids:
+        return []
+    async with db.connection() as conn:
+        rows = await (await conn.execute(_RECORDED, {"sids": call_sids})).fetchall()
+    recorded = {row["call_sid"] for row in rows}
+    return [sid for sid in call_sids if sid not in recorded]

@@ -116,7 +116,7 @@ async def _remind(
             continue
         assert claim.reminder_id is not None
         result = await dialler.dial(config, calls, due, claim.reminder_id, run_id)
-        note(Entry(due, result.verdict, result.detail))
+        note(Entry(due, result.verdict, result.detail, result.recovered))
 
 
 async def _preview(
@@ -136,7 +136,7 @@ async def _preview(
         if verdict is None and found is not None:
             verdict = claims.verdict(found.state, mine=False, owner_alive=found.owner_alive)
             if verdict is not None:
-                detail = claims.explain(verdict, found.run_id, found.call_sid)
+                detail = claims.explain(verdict, found.run_id, found.call_sid, found.reason)
         if verdict is None and holder.get(due.phone, appointment_id) != appointment_id:
             verdict = NUMBER_ALREADY_CALLED
             detail = f"called for appointment {holder[due.phone]}"

@@ -31,6 +31,7 @@ class Entry:
     due: DueAppointment
     verdict: str  # DIALLED, FAILED, NEEDS_ATTENTION or the reason it was skipped
     detail: str | None = None  # call SID, error, or more about the reason
+    recovered: bool = False  # dialled, though only Twilio's list of calls said so
 
     def line(self, tz: ZoneInfo, dry_run: bool) -> str:
         due, a = self.due, self.due.appointment
@@ -71,6 +72,10 @@ class Summary:
         return self.of(NEEDS_ATTENTION)
 
     @property
+    def recovered(self) -> list[Entry]:
+        return [e for e in self.dialled if e.recovered]
+
+    @property
     def skipped(self) -> Counter[str]:
         return Counter(e.verdict for e in self.entries
                        if e.verdict not in (DIALLED, FAILED, NEEDS_ATTENTION))
@@ -84,10 +89,12 @@ class Summary:
         skipped = self.skipped
         reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(skipped.items()))
         run = " (dry run: nothing dialled or written)" if self.dry_run else f" (run {self.run_id})"
+        recovered = (f"   {len(self.recovered)} found in Twilio's list of calls after an unclear answer"
+                     if self.recovered else "")
         lines = [
             f"reminders for {self.day:%A %Y-%m-%d}, calling hours {self.calling_hours}{run}",
             f"  selected         {self.selected:>5}",
-            f"  {'would dial' if self.dry_run else 'dialled':<16} {len(self.dialled):>5}",
+            f"  {'would dial' if self.dry_run else 'dialled':<16} {len(self.dialled):>5}" + recovered,
             f"  skipped          {sum(skipped.values()):>5}" + (f"   {reasons}" if reasons else ""),
             f"  failed           {len(self.failed):>5}",
             f"  needs attention  {len(self.needs_attention):>5}",
@@ -97,9 +104,10 @@ class Summary:
         for entry in self.failed + self.needs_attention:
             lines.append("    " + entry.line(self.tz, self.dry_run))
         if self.needs_attention:
-            lines.append("  A reminder left in 'dialling' by a run that died may or may not have been"
-                         " placed: check Twilio's call log, then set it to 'dialled' (placed) or"
-                         " delete it (not placed) in the reminders table.")
+            lines.append("  A reminder left in 'dialling' (its run died, or could not tell from Twilio's"
+                         " list of calls) may or may not have been placed: check Twilio's call log,"
+                         " then set it to 'dialled' (placed) or delete it (not placed) in the"
+                         " reminders table.")
         lines.append(f"exit {self.exit_code()}: {self._verdict()}")
         return "\n".join(lines)
 
@@ -115,6 +123,7 @@ class Summary:
         return {
             "day": self.day.isoformat(), "selected": self.selected,
             "dialled": len(self.dialled), "skipped": dict(self.skipped),
+            "recovered": [e.due.appointment.id for e in self.recovered],
             "failed": [e.due.appointment.id for e in self.failed],
             "needs_attention": [e.due.appointment.id for e in self.needs_attention],
             "outcomes": self.outcomes, "exit_code": self.exit_code(),

@@ -1,4 +1,5 @@
-"""Twilio's REST API for what a media stream cannot do: hang up, transfer, place a call.
+"""Twilio's REST API for what a media stream cannot do: hang up, transfer, place a call (and
+find it again in the list of calls when the answer to placing it went astray).
 
 Requests go to `TWILIO_API_BASE_URL` (Twilio's own by default), through the official SDK's
 async client.
@@ -7,6 +8,8 @@ async client.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from twilio.base.exceptions import TwilioRestException
@@ -23,6 +26,15 @@ CALL_GONE = 20404  # Twilio's "resource not found": the call already ended
 
 class NoTwilioAccount(Exception):
     """No Twilio credentials are configured."""
+
+
+@dataclass(frozen=True)
+class ListedCall:
+    """A call as Twilio's list of calls shows it; the list holds no `Url`, so nothing says what the
+    call was for."""
+
+    sid: str
+    created: datetime  # by Twilio's clock
 
 
 class TwilioRest:
@@ -47,6 +59,12 @@ class TwilioRest:
         """Create an outbound call (`to`, `from_`, `url`, ...); returns its SID."""
         call = await self._client.calls.create_async(**fields)
         return call.sid
+
+    async def list_calls(self, *, to: str, from_: str, limit: int) -> list[ListedCall]:
+        """Twilio's calls from `from_` to `to` (at most `limit`, in one request up to Twilio's page
+        maximum), in Twilio's order: newest first."""
+        calls = await self._client.calls.list_async(to=to, from_=from_, limit=limit)
+        return [ListedCall(call.sid, call.date_created) for call in calls]
 
     async def close(self) -> None:
         if self._http.session is not None:

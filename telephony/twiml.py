@@ -9,15 +9,21 @@ from config import lines
 from config.settings import Settings
 
 
-def to_the_desk(settings: Settings, apology: str) -> tuple[VoiceResponse, str]:
-    """No agent for this caller: `apology`, then the service desk, or without one a request to
-    call back and a hang-up. Also returns the words said, for the call log."""
+def desk_words(settings: Settings, apology: str) -> str:
+    """`apology`, then that the caller goes to the service desk, or without one a request to call
+    back: what a caller hears when the agent cannot (or can no longer) take the call."""
     desk = settings.service_desk_number
-    said = apology.format(shop=settings.shop_name) + (lines.TO_THE_DESK if desk else lines.CALL_BACK_LATER)
+    return apology.format(shop=settings.shop_name) + (lines.TO_THE_DESK if desk else lines.CALL_BACK_LATER)
+
+
+def to_the_desk(settings: Settings, apology: str) -> tuple[VoiceResponse, str]:
+    """No agent for this caller: `desk_words`, then the service desk or a hang-up. Also returns
+    the words said, for the call log."""
+    said = desk_words(settings, apology)
     response = VoiceResponse()
     response.say(said)
-    if desk:
-        response.dial(desk)
+    if settings.service_desk_number:
+        response.dial(settings.service_desk_number)
     else:
         response.hangup()
     return response, said

@@ -1,7 +1,8 @@
 """One calendar interface, two backends, chosen by `CALENDAR_BACKEND`.
 
-PostgreSQL decides capacity on both (see `calendar_adapter.store`); a backend only keeps an
-outside calendar in step with the rows and reports times that calendar closes the shop.
+PostgreSQL decides capacity on both (see `calendar_adapter.store`); a backend reports times
+its calendar closes the shop, and one that keeps an event per appointment (Google) is also an
+`EventCalendar`, which `calendar_adapter.outbox` keeps in step with the rows after they commit.
 """
 
 from __future__ import annotations
@@ -18,39 +19,52 @@ class CalendarBackend(Protocol):
         """Periods within [start, end) when the shop takes no appointments at all."""
         ...
 
-    async def create_event(self, booking: Booking) -> str | None:
-        """Put the appointment on the calendar; its event id, or None if events are not kept."""
-        ...
-
-    async def move_event(self, booking: Booking) -> str | None:
-        """Give the appointment's event its (new) times; the event id it has afterwards."""
-        ...
-
-    async def delete_event(self, booking: Booking) -> None:
-        """Remove the appointment's event; one already gone is fine."""
-        ...
-
     async def close(self) -> None: ...
 
 
-_current: tuple[Settings, CalendarBackend] | None = None
+class EventCalendar(CalendarBackend, Protocol):
+    async def create_event(self, booking: Booking, event_id: str) -> bool:
+        """Put the appointment on the calendar as event `event_id`; False if that id is taken
+        (by an earlier request that got through unanswered, or an event since deleted)."""
+        ...
+
+    async def move_event(self, booking: Booking) -> bool:
+        """Give the appointment's event (`booking.calendar_event_id`) its times; False if the
+        event is gone."""
+        ...
+
+    async def delete_event(self, event_id: str) -> None:
+        """Remove an event; one already gone is fine."""
+        ...
 
 
-def backend() -> CalendarBackend:
-    """The backend for the current settings, rebuilt when the settings are reloaded."""
+_current: tuple[Settings, CalendarBackend, EventCalendar | None] | None = None
+
+
+def _chosen() -> tuple[Settings, CalendarBackend, EventCalendar | None]:
+    """The backends for the current settings, rebuilt when the settings are reloaded."""
     global _current
     settings = get_settings()
     if _current is None or _current[0] is not settings:
         if settings.calendar_backend == "google":
             from calendar_adapter.backends.google import GoogleBackend
 
-            chosen: CalendarBackend = GoogleBackend(settings)
+            google = GoogleBackend(settings)
+            _current = (settings, google, google)
         else:
             from calendar_adapter.backends.local import LocalBackend
 
-            chosen = LocalBackend()
-        _current = (settings, chosen)
-    return _current[1]
+            _current = (settings, LocalBackend(), None)
+    return _current
+
+
+def backend() -> CalendarBackend:
+    return _chosen()[1]
+
+
+def event_calendar() -> EventCalendar | None:
+    """The calendar that keeps events, or None when appointments live in the database only."""
+    return _chosen()[2]
 
 
 async def close() -> None:

@@ -3,6 +3,8 @@
 Appointment events are created *transparent*, so they never show in free/busy; free/busy
 therefore reports only what people put on the shop calendar (a staff meeting, a closure),
 and such a block closes the shop for all bays. Bays themselves are counted in PostgreSQL.
+Free/busy is read while a caller waits; events are written afterwards, by
+`calendar_adapter.outbox`, under ids it chooses.
 
 `gcsa` and `googleapiclient` are synchronous and httplib2 is not thread-safe, so each call
 runs in a worker thread (`asyncio.to_thread`) with that thread's own HTTP connection.
@@ -45,9 +47,10 @@ _REQUIRED = (
     "google_client_secret",
     "google_refresh_token",
 )
-# A caller is waiting on the line; a calendar slower than this counts as down.
+# A caller waits on free/busy; a calendar slower than this counts as down.
 _TIMEOUT_SECONDS = 5
 _GONE = (404, 410)
+_TAKEN = (409,)
 _UNREACHABLE = "I could not reach the shop's calendar just now. Please try again in a moment."
 
 
@@ -100,12 +103,12 @@ class GoogleBackend:
             self._connections.append(http)
         return http
 
-    async def _call(self, function: Callable[[], T], *, missing_ok: bool = False) -> T | None:
-        """`function`'s result; None when it found no such event and `missing_ok`."""
+    async def _call(self, function: Callable[[], T], *, accept: tuple[int, ...] = ()) -> T | None:
+        """`function`'s result; None when Google answered one of the statuses in `accept`."""
         try:
             return await asyncio.to_thread(function)
         except HttpError as exc:
-            if missing_ok and exc.status_code in _GONE:
+            if exc.status_code in accept:
                 return None
             log.warning("Google Calendar answered %s: %s", exc.status_code, exc.reason)
             raise CalendarUnavailable(_UNREACHABLE) from exc
@@ -121,7 +124,7 @@ class GoogleBackend:
         busy = free_busy.calendars.get(self._calendar_id, [])
         return [(period.start.astimezone(UTC), period.end.astimezone(UTC)) for period in busy]
 
-    def _event(self, booking: Booking) -> Event:
+    def _event(self, booking: Booking, event_id: str) -> Event:
         appointment = booking.appointment
         vehicle = f" ({booking.vehicle})" if booking.vehicle else ""
         details = [f"Appointment {appointment.id}", f"Service: {appointment.service_type}"]
@@ -135,16 +138,14 @@ class GoogleBackend:
             description="\n".join(details),
             transparency="transparent",
             extendedProperties={"private": {"appointment_id": str(appointment.id)}},
+            event_id=event_id,
         )
 
-    async def create_event(self, booking: Booking) -> str | None:
-        event = await self._call(partial(self._calendar.add_event, self._event(booking)))
-        assert event is not None
-        return event.event_id
+    async def create_event(self, booking: Booking, event_id: str) -> bool:
+        added = partial(self._calendar.add_event, self._event(booking, event_id))
+        return await self._call(added, accept=_TAKEN) is not None
 
-    async def move_event(self, booking: Booking) -> str | None:
-        if booking.calendar_event_id is None:
-            return await self.create_event(booking)
+    async def move_event(self, booking: Booking) -> bool:
         appointment = booking.appointment
         times = {
             edge: {"dateTime": moment.astimezone(self._tz).isoformat(), "timeZone": self._timezone}
@@ -153,15 +154,10 @@ class GoogleBackend:
         request = self._calendar.service.events().patch(
             calendarId=self._calendar_id, eventId=booking.calendar_event_id, body=times
         )
-        if await self._call(request.execute, missing_ok=True) is None:
-            # Someone deleted the event by hand; the appointment still needs one.
-            return await self.create_event(booking)
-        return booking.calendar_event_id
+        return await self._call(request.execute, accept=_GONE) is not None
 
-    async def delete_event(self, booking: Booking) -> None:
-        if booking.calendar_event_id is None:
-            return
-        await self._call(partial(self._calendar.delete_event, booking.calendar_event_id), missing_ok=True)
+    async def delete_event(self, event_id: str) -> None:
+        await self._call(partial(self._calendar.delete_event, event_id), accept=_GONE)
 
     async def close(self) -> None:
         for http in self._connections:

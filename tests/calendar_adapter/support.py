@@ -49,3 +49,10 @@ async def appointments(where: str = "TRUE", params: tuple[Any, ...] = ()) -> lis
     async with db.connection() as conn:
         cursor = await conn.execute(f"SELECT * FROM appointments WHERE {where} ORDER BY id", params)
         return await cursor.fetchall()
+
+
+async def queued() -> list[dict[str, Any]]:
+    """The calendar outbox: one row per appointment whose event is still to be brought in step."""
+    async with db.connection() as conn:
+        cursor = await conn.execute("SELECT * FROM calendar_outbox ORDER BY appointment_id")
+        return await cursor.fetchall()

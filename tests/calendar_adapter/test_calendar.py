@@ -1,6 +1,7 @@
 """The calendar's behaviour, run once per backend (`calendar` is None for local, the fake
 Google Calendar for google): availability, booking, rescheduling, cancelling, confirming,
-capacity under real concurrent transactions, idempotent retries and bad input."""
+capacity and one customer's appointments under real concurrent transactions, idempotent
+retries however they are spelled, and bad input."""
 
 from __future__ import annotations
 
@@ -17,13 +18,14 @@ from calendar_adapter import (
     check_availability,
     confirm_appointment,
     reschedule_appointment,
+    sync_calendar,
 )
 from crm import db
 from crm.appointments import ACTIVE
 from crm.cache import cache
 from crm.customers import cache_key, lookup_customer
 from tests.calendar_adapter.conftest import Configure
-from tests.calendar_adapter.support import NOW, TUESDAY, TZ, appointments, at, iso, make_customers
+from tests.calendar_adapter.support import NOW, TUESDAY, TZ, appointments, at, iso, make_customers, queued
 from tests.fakes.google_calendar import FakeGoogleCalendar
 
 Calendar = FakeGoogleCalendar | None
@@ -47,11 +49,16 @@ def assert_refused(answer: dict[str, Any], error: str, reason: str) -> None:
     assert reason in answer["reason"], answer
 
 
-def assert_events_match_rows(calendar: Calendar, rows: list[dict[str, Any]]) -> None:
-    """On Google, every active row has exactly one event, at its time, and nothing else."""
+async def assert_events_match_rows(calendar: Calendar) -> None:
+    """Once the outbox is drained, on Google every active row has exactly one event, at its
+    time, and nothing else; on local nothing was ever queued."""
     if calendar is None:
-        assert all(row["calendar_event_id"] is None for row in rows)
+        assert await queued() == []
+        assert all(row["calendar_event_id"] is None for row in await appointments())
         return
+    await sync_calendar()
+    assert await queued() == []
+    rows = await appointments()
     active = [row for row in rows if row["status"] in ACTIVE]
     assert sorted(calendar.events) == sorted(row["calendar_event_id"] for row in active)
     for row in active:
@@ -225,30 +232,30 @@ async def test_a_full_time_is_refused_with_the_nearest_openings(calendar: Calend
     assert "10:00" not in times(await check_availability(TUESDAY, "oil", now=NOW))
     rows = await appointments()
     assert sorted(row["bay"] for row in rows) == [1, 2]
-    assert_events_match_rows(calendar, rows)
+    await assert_events_match_rows(calendar)
 
 
-async def test_a_longer_service_blocks_every_slot_it_overlaps(
-    calendar: Calendar, shop: Configure, customer: tuple[int, int]
-) -> None:
+async def test_a_longer_service_blocks_every_slot_it_overlaps(calendar: Calendar, shop: Configure) -> None:
     shop(SHOP_BAYS="1")
-    assert (await book_appointment(iso(TUESDAY, 9), "brake service", customer[0], now=NOW))["success"]
+    (first, _), (second, _) = await make_customers(2)
+    assert (await book_appointment(iso(TUESDAY, 9), "brake service", first, now=NOW))["success"]
     assert times(await check_availability(TUESDAY, "oil", now=NOW))[:2] == ["10:30", "11:00"]
-    refused = await book_appointment(iso(TUESDAY, 10), "oil", customer[0], now=NOW)
+    refused = await book_appointment(iso(TUESDAY, 10), "oil", second, now=NOW)
     assert_refused(refused, "slot_unavailable", "Our only bay is taken")
-    assert (await book_appointment(iso(TUESDAY, 10, 30), "oil", customer[0], now=NOW))["success"]
+    assert (await book_appointment(iso(TUESDAY, 10, 30), "oil", second, now=NOW))["success"]
 
 
 async def test_the_whole_service_needs_one_bay_free_throughout(
     calendar: Calendar, shop: Configure, customer: tuple[int, int]
 ) -> None:
     shop(SHOP_BAYS="2")
+    (other, _), = await make_customers(1)
     async with db.connection() as conn:  # bay 1 busy 9-10, bay 2 busy 10-11
         for bay, hour in ((1, 9), (2, 10)):
             await conn.execute(
                 "INSERT INTO appointments (customer_id, service_type, scheduled_at,"
                 " duration_minutes, bay) VALUES (%s, 'diagnostics', %s, 60, %s)",
-                (customer[0], at(TUESDAY, hour), bay),
+                (other, at(TUESDAY, hour), bay),
             )
     # At 9:30 some bay is free at every instant of the hour, but no single bay is.
     slots = times(await check_availability(TUESDAY, "diagnostics", now=NOW))
@@ -276,7 +283,7 @@ async def test_racing_for_the_last_bay_has_exactly_one_winner(calendar: Calendar
         assert times(loser, "alternatives") == ["13:00", "13:30", "14:30"]
     rows = await appointments("scheduled_at = %s", (at(TUESDAY, 14),))
     assert sorted(row["bay"] for row in rows) == [1, 2, 3]
-    assert_events_match_rows(calendar, await appointments())
+    await assert_events_match_rows(calendar)
 
 
 async def test_racing_for_a_free_time_has_one_winner_per_bay(calendar: Calendar) -> None:
@@ -290,58 +297,144 @@ async def test_racing_for_a_free_time_has_one_winner_per_bay(calendar: Calendar)
     assert sum(answer["success"] for answer in answers) == 3
     rows = await appointments()
     assert len(rows) == 3 and sorted(row["bay"] for row in rows) == [1, 2, 3]
-    assert_events_match_rows(calendar, rows)
+    await assert_events_match_rows(calendar)
 
 
 # -- idempotency -----------------------------------------------------------------------------
 
 
 async def test_a_retried_booking_answers_the_first_one(calendar: Calendar, customer: tuple[int, int]) -> None:
-    key = f"CA123:book:{iso(TUESDAY, 9)}:oil change"
-    first = await book_appointment(iso(TUESDAY, 9), "oil", *customer, now=NOW, idempotency_key=key)
-    again = await book_appointment(iso(TUESDAY, 9), "oil", *customer, now=NOW, idempotency_key=key)
+    first = await book_appointment(iso(TUESDAY, 9), "oil", *customer, now=NOW, idempotency_key="CA123")
+    again = await book_appointment(iso(TUESDAY, 9), "oil", *customer, now=NOW, idempotency_key="CA123")
     assert first["success"] and again == first
     rows = await appointments()
-    assert len(rows) == 1 and rows[0]["idempotency_key"] == key
+    assert len(rows) == 1 and rows[0]["idempotency_key"].startswith("CA123:")
+    await assert_events_match_rows(calendar)
     if calendar is not None:
         assert len(calendar.requests_to("insert")) == 1
-    assert_events_match_rows(calendar, rows)
+
+
+# The same booking as a language model may spell it on a retry: Tuesday 10:00 shop time, an oil change.
+SPELLINGS = [
+    ("2026-03-03T10:00", "oil change"),
+    ("2026-03-03T10:00:00", "an oil change"),
+    ("2026-03-03T10:00:00-05:00", "Oil Change"),
+    ("2026-03-03T15:00:00Z", "oil"),
+    ("2026-03-03 10:00", "  OIL   changes for my car "),
+]
+
+
+@pytest.mark.parametrize(("start", "service"), SPELLINGS[1:])
+async def test_a_retry_spelled_another_way_answers_the_first_booking(
+    calendar: Calendar, customer: tuple[int, int], start: str, service: str
+) -> None:
+    first = await book_appointment(*SPELLINGS[0], customer[0], now=NOW, idempotency_key="CA1")
+    again = await book_appointment(start, service, customer[0], now=NOW, idempotency_key="CA1")
+    assert first["success"] and again == first
+    assert len(await appointments()) == 1
+    await assert_events_match_rows(calendar)
 
 
 async def test_concurrent_retries_book_once(calendar: Calendar, customer: tuple[int, int]) -> None:
-    key = "CA456:book:tuesday-ten:oil"
     answers = await asyncio.gather(
         *(
-            book_appointment(iso(TUESDAY, 10), "oil", customer[0], now=NOW, idempotency_key=key)
-            for _ in range(10)
+            book_appointment(start, service, customer[0], now=NOW, idempotency_key="CA456")
+            for start, service in SPELLINGS * 2
         )
     )
-    assert all(answer["success"] for answer in answers)
+    assert all(answer["success"] for answer in answers), answers
     assert len({answer["appointment_id"] for answer in answers}) == 1
-    rows = await appointments()
-    assert len(rows) == 1
+    assert len(await appointments()) == 1
+    await assert_events_match_rows(calendar)
     if calendar is not None:
         assert len(calendar.requests_to("insert")) == 1
-    assert_events_match_rows(calendar, rows)
 
 
 async def test_a_cancelled_booking_frees_its_key_for_a_new_one(
     calendar: Calendar, customer: tuple[int, int]
 ) -> None:
-    key = "CA789:book:tuesday-nine:oil"
-    first = await book_appointment(iso(TUESDAY, 9), "oil", customer[0], now=NOW, idempotency_key=key)
+    first = await book_appointment(iso(TUESDAY, 9), "oil", customer[0], now=NOW, idempotency_key="CA789")
     assert (await cancel_appointment(first["appointment_id"], now=NOW))["success"]
-    again = await book_appointment(iso(TUESDAY, 9), "oil", customer[0], now=NOW, idempotency_key=key)
+    again = await book_appointment(iso(TUESDAY, 9), "oil", customer[0], now=NOW, idempotency_key="CA789")
     assert again["success"] and again["status"] == "scheduled"
     assert again["appointment_id"] != first["appointment_id"]
     assert sorted(row["status"] for row in await appointments()) == ["cancelled", "scheduled"]
 
 
-async def test_different_keys_are_different_bookings(calendar: Calendar, customer: tuple[int, int]) -> None:
-    for key in ("CA1:a", "CA1:b"):
-        answer = await book_appointment(iso(TUESDAY, 9), "oil", customer[0], now=NOW, idempotency_key=key)
-        assert answer["success"]
-    assert len(await appointments()) == 2
+async def test_other_times_services_and_customers_are_other_bookings(calendar: Calendar) -> None:
+    (maria, _), (spouse, _) = await make_customers(2)
+    requests = [
+        (iso(TUESDAY, 9), "oil", maria),
+        (iso(TUESDAY, 10), "oil", maria),  # another time
+        (iso(TUESDAY, 11), "tire rotation", maria),
+        (iso(TUESDAY, 9), "oil", spouse),  # another record, on the same call
+    ]
+    for start, service, customer_id in requests:
+        answer = await book_appointment(start, service, customer_id, now=NOW, idempotency_key="CA1")
+        assert answer["success"], answer
+    assert len(await appointments()) == 4
+    # Another service at a time already booked is a new request, refused rather than answered.
+    other = await book_appointment(iso(TUESDAY, 9), "tire rotation", maria, now=NOW, idempotency_key="CA1")
+    assert_refused(other, "customer_busy", "already booked for oil change")
+
+
+async def test_the_same_booking_on_another_call_is_refused_not_repeated(
+    calendar: Calendar, customer: tuple[int, int]
+) -> None:
+    first = await book_appointment(iso(TUESDAY, 9), "oil", customer[0], now=NOW, idempotency_key="CA1")
+    again = await book_appointment(iso(TUESDAY, 9), "oil", customer[0], now=NOW, idempotency_key="CA2")
+    assert first["success"]
+    assert_refused(again, "customer_busy", "already booked for oil change on Tuesday, March 3 at 9:00 AM")
+    assert len(await appointments()) == 1
+
+
+# -- one customer, one appointment at a time ------------------------------------------------------
+
+
+async def test_a_customer_cannot_hold_two_overlapping_appointments(
+    calendar: Calendar, customer: tuple[int, int]
+) -> None:
+    assert (await book_appointment(iso(TUESDAY, 9), "brake service", customer[0], now=NOW))["success"]
+    refused = await book_appointment(iso(TUESDAY, 10), "oil", customer[0], now=NOW)
+    assert_refused(
+        refused, "customer_busy",
+        "This customer is already booked for brake service on Tuesday, March 3 at 9:00 AM until 10:30 AM",
+    )
+    # Two bays are still free at ten, but the offers avoid the customer's own 9:00-10:30.
+    assert times(refused, "alternatives") == ["10:30", "11:00", "11:30"]
+    (other, _), = await make_customers(1)
+    assert (await book_appointment(iso(TUESDAY, 10), "oil", other, now=NOW))["success"]
+    assert (await book_appointment(iso(TUESDAY, 10, 30), "oil", customer[0], now=NOW))["success"]
+    await assert_events_match_rows(calendar)
+
+
+async def test_a_move_onto_the_customers_other_appointment_is_refused(
+    calendar: Calendar, customer: tuple[int, int]
+) -> None:
+    await book_appointment(iso(TUESDAY, 9), "brake service", customer[0], now=NOW)
+    later = await book_appointment(iso(TUESDAY, 14), "oil", customer[0], now=NOW)
+    refused = await reschedule_appointment(later["appointment_id"], iso(TUESDAY, 9, 30), now=NOW)
+    assert_refused(refused, "customer_busy", "already booked for brake service")
+    assert times(refused, "alternatives") == ["10:30", "11:00", "11:30"]
+    row = (await appointments("id = %s", (later["appointment_id"],)))[0]
+    assert row["scheduled_at"] == at(TUESDAY, 14)
+    await assert_events_match_rows(calendar)
+
+
+async def test_racing_overlapping_bookings_of_one_customer_have_one_winner(
+    calendar: Calendar, customer: tuple[int, int]
+) -> None:
+    answers = await asyncio.gather(
+        book_appointment(iso(TUESDAY, 9), "brake service", customer[0], now=NOW, idempotency_key="CA1"),
+        book_appointment(iso(TUESDAY, 10), "oil", customer[0], now=NOW, idempotency_key="CA2"),
+    )
+    winners = [answer for answer in answers if answer["success"]]
+    (loser,) = [answer for answer in answers if not answer["success"]]
+    assert len(winners) == 1, answers
+    assert loser["error"] == "customer_busy" and loser["alternatives"], loser
+    (row,) = await appointments()
+    assert row["id"] == winners[0]["appointment_id"]
+    await assert_events_match_rows(calendar)
 
 
 # -- bad booking requests ------------------------------------------------------------------
@@ -404,6 +497,7 @@ async def test_bad_parties_are_refused(
     answer = await book_appointment(**request, now=NOW)
     assert_refused(answer, "invalid_request", reason)
     assert await appointments() == []
+    await assert_events_match_rows(calendar)
     if calendar is not None:
         assert calendar.requests_to("insert") == []
 
@@ -432,6 +526,7 @@ async def test_a_booking_answer_is_speakable(calendar: Calendar, customer: tuple
 async def test_a_booking_without_a_vehicle_names_none(calendar: Calendar, customer: tuple[int, int]) -> None:
     answer = await book_appointment(iso(TUESDAY, 9), "oil change", customer[0], now=NOW)
     assert (answer["vehicle_id"], answer["vehicle"]) == (None, None)
+    await assert_events_match_rows(calendar)
     if calendar is not None:
         (event,) = calendar.events.values()
         assert event["summary"] == "Oil change — Maria Lopez"
@@ -451,6 +546,7 @@ async def test_booking_forgets_the_cached_caller(calendar: Calendar, customer: t
 
 async def test_reschedule_moves_the_same_appointment(calendar: Calendar, customer: tuple[int, int]) -> None:
     booked = await book_appointment(iso(TUESDAY, 9), "oil", *customer, now=NOW)
+    await assert_events_match_rows(calendar)  # the event exists before the move
     moved = await reschedule_appointment(booked["appointment_id"], "2026-03-04T14:00", now=NOW)
     assert moved["success"], moved
     assert moved["appointment_id"] == booked["appointment_id"]
@@ -458,7 +554,7 @@ async def test_reschedule_moves_the_same_appointment(calendar: Calendar, custome
     assert moved["previous_start_time"] == booked["start_time"]
     rows = await appointments()
     assert len(rows) == 1 and rows[0]["scheduled_at"] == at(date(2026, 3, 4), 14)
-    assert_events_match_rows(calendar, rows)
+    await assert_events_match_rows(calendar)
     if calendar is not None:
         (patch,) = calendar.requests_to("patch")
         assert patch.body["start"] == {
@@ -488,9 +584,12 @@ async def test_reschedule_keeps_a_confirmed_status(calendar: Calendar, customer:
 
 async def test_a_retried_reschedule_changes_nothing(calendar: Calendar, customer: tuple[int, int]) -> None:
     booked = await book_appointment(iso(TUESDAY, 9), "oil", customer[0], now=NOW)
+    await assert_events_match_rows(calendar)
     first = await reschedule_appointment(booked["appointment_id"], iso(TUESDAY, 10), now=NOW)
+    await assert_events_match_rows(calendar)
     again = await reschedule_appointment(booked["appointment_id"], iso(TUESDAY, 10), now=NOW)
     assert again["success"] and again["start_time"] == first["start_time"]
+    await assert_events_match_rows(calendar)
     if calendar is not None:
         assert len(calendar.requests_to("patch")) == 1
 
@@ -499,14 +598,15 @@ async def test_reschedule_into_a_full_time_is_refused(
     calendar: Calendar, shop: Configure, customer: tuple[int, int]
 ) -> None:
     shop(SHOP_BAYS="1")
-    await book_appointment(iso(TUESDAY, 10), "brake service", customer[0], now=NOW)
+    (neighbour, _), = await make_customers(1)
+    await book_appointment(iso(TUESDAY, 10), "brake service", neighbour, now=NOW)
     other = await book_appointment(iso(TUESDAY, 14), "oil", customer[0], now=NOW)
     refused = await reschedule_appointment(other["appointment_id"], iso(TUESDAY, 11), now=NOW)
     assert_refused(refused, "slot_unavailable", "Our only bay is taken on Tuesday, March 3 at 11:00 AM")
     assert times(refused, "alternatives") == ["09:00", "09:30", "11:30"]
     row = (await appointments("id = %s", (other["appointment_id"],)))[0]
     assert row["scheduled_at"] == at(TUESDAY, 14)
-    assert_events_match_rows(calendar, await appointments())
+    await assert_events_match_rows(calendar)
 
 
 @pytest.mark.parametrize(
@@ -566,17 +666,20 @@ async def test_cancel_frees_the_bay(calendar: Calendar, shop: Configure, custome
     assert (await book_appointment(iso(TUESDAY, 9), "oil", customer[0], now=NOW))["success"]
     rows = await appointments()
     assert [row["status"] for row in rows] == ["cancelled", "scheduled"]
-    assert_events_match_rows(calendar, rows)
+    await assert_events_match_rows(calendar)
 
 
 async def test_cancelling_twice_answers_success_with_a_note(
     calendar: Calendar, customer: tuple[int, int]
 ) -> None:
     booked = await book_appointment(iso(TUESDAY, 9), "oil", customer[0], now=NOW)
+    await assert_events_match_rows(calendar)
     await cancel_appointment(booked["appointment_id"], now=NOW)
+    await assert_events_match_rows(calendar)
     again = await cancel_appointment(str(booked["appointment_id"]), now=NOW)
     assert again["success"] and again["status"] == "cancelled"
     assert again["note"] == f"Appointment {booked['appointment_id']} was already cancelled."
+    await assert_events_match_rows(calendar)
     if calendar is not None:
         assert len(calendar.requests_to("delete")) == 1
 

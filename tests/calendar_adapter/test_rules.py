@@ -102,6 +102,14 @@ def test_service_names_are_normalised(spoken: str, name: str, minutes: int) -> N
     assert rules().service(spoken) == Service(name, minutes)
 
 
+def test_every_spelling_of_a_service_has_one_identity() -> None:
+    shop = rules()
+    known = {shop.service(spoken).identity for spoken in ("oil change", "an oil change", "Oil Change", "oil")}
+    unknown = {shop.service(spoken).identity for spoken in ("windshield chip", "a Windshield chips")}
+    assert len(known) == len(unknown) == 1
+    assert len(known | unknown | {shop.service("brake service").identity}) == 3
+
+
 def test_configured_durations_and_default_apply() -> None:
     custom = rules(service_durations={"oil change": 45}, default_service_minutes=90)
     assert custom.service("oil") == Service("oil change", 45)

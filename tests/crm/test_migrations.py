@@ -87,12 +87,14 @@ async def test_checks_reject_bad_rows(clean_db, database_url, sql: str, constrai
 
 async def test_database_refuses_overlap_in_one_bay(clean_db, database_url) -> None:
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        await conn.execute("INSERT INTO customers (first_name, phone) VALUES ('B', '+12125550100')")
+        await conn.execute("INSERT INTO customers (first_name, phone) VALUES ('B', '+12125550100'),"
+                           " ('C', '+12125550101')")
         insert = ("INSERT INTO appointments (customer_id, service_type, scheduled_at,"
-                  " duration_minutes, status, bay) VALUES (1, 'x', %s, %s, %s, %s)")
-        await conn.execute(insert, ("2026-12-01 10:00-05", 90, "scheduled", 1))
-        await conn.execute(insert, ("2026-12-01 10:30-05", 30, "scheduled", 2))  # other bay
-        await conn.execute(insert, ("2026-12-01 11:30-05", 30, "confirmed", 1))  # after it ends
-        await conn.execute(insert, ("2026-12-01 10:30-05", 30, "cancelled", 1))  # not holding
-        with pytest.raises(psycopg.errors.ExclusionViolation):
-            await conn.execute(insert, ("2026-12-01 11:00-05", 30, "scheduled", 1))
+                  " duration_minutes, status, bay) VALUES (%s, 'x', %s, %s, %s, %s)")
+        await conn.execute(insert, (1, "2026-12-01 10:00-05", 90, "scheduled", 1))
+        await conn.execute(insert, (2, "2026-12-01 10:30-05", 30, "scheduled", 2))  # other bay
+        await conn.execute(insert, (2, "2026-12-01 11:30-05", 30, "confirmed", 1))  # after it ends
+        await conn.execute(insert, (2, "2026-12-01 10:30-05", 30, "cancelled", 1))  # not holding
+        with pytest.raises(psycopg.errors.ExclusionViolation) as refused:
+            await conn.execute(insert, (2, "2026-12-01 11:00-05", 30, "scheduled", 1))
+    assert refused.value.diag.constraint_name == "appointments_no_double_booking"

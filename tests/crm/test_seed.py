@@ -75,6 +75,14 @@ async def test_full_seed_counts_and_realism(clean_db, database_url) -> None:
                 assert visit["status"] in ("scheduled", "confirmed", "cancelled")
         assert 100 < future < 1_000  # coming weeks have bookings and room for more
 
+        # One customer is in one bay at a time, whatever became of the visits.
+        overlapping = await (await conn.execute(
+            "SELECT count(*) AS n FROM appointments a JOIN appointments b"
+            " ON a.customer_id = b.customer_id AND a.id < b.id"
+            " AND appointment_period(a.scheduled_at, a.duration_minutes)"
+            " && appointment_period(b.scheduled_at, b.duration_minutes)")).fetchone()
+        assert overlapping["n"] == 0
+
 
 async def test_same_seed_same_data_other_seed_other_data(clean_db, database_url) -> None:
     small = seed.Counts(customers=300, vehicles=450, appointments=200)

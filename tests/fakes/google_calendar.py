@@ -14,10 +14,11 @@ Behaviour:
   token, answers ``{"access_token", "expires_in": 3599, "token_type": "Bearer"}``; a wrong
   one gets 400 ``invalid_grant``. API calls need ``Authorization: Bearer <issued token>``,
   else 401 in Google's error shape (which makes google-auth refresh and retry).
-* ``POST /calendar/v3/calendars/{id}/events`` stores the event with a new id, status
-  ``confirmed``, ``created``/``updated``; ``PATCH``/``DELETE`` on ``.../events/{eventId}``
-  merge into it (top-level keys, as Google's patch does for these fields) and delete it,
-  the only other event calls the backend makes. An unknown id is 404 ``notFound``; a
+* ``POST /calendar/v3/calendars/{id}/events`` stores the event under the id the client
+  chose (base32hex, 5-1024 characters, else 400; one in use or deleted is 409 ``duplicate``)
+  or a new one, status ``confirmed``, ``created``/``updated``; ``PATCH``/``DELETE`` on
+  ``.../events/{eventId}`` merge into it (top-level keys, as Google's patch does for these
+  fields) and delete it, the only other event calls the backend makes. An unknown id is 404 ``notFound``; a
   deleted one is 410 ``deleted``. Only the calendar named in :attr:`calendar_id` exists.
 * ``POST /calendar/v3/freeBusy`` answers the stored events that are not
   ``transparency: transparent`` (or cancelled), clipped to ``timeMin``/``timeMax``,
@@ -25,12 +26,19 @@ Behaviour:
 * :meth:`add_block` puts a busy event (a staff meeting) on the calendar;
   :meth:`fail_next` makes the next request(s) to an endpoint (``token``, ``freebusy``,
   ``insert``, ``patch``, ``delete``) answer an error status in
-  Google's JSON error shape; :attr:`requests` records every request, in order.
+  Google's JSON error shape (with ``after_work``, once the request was carried out: an
+  answer lost after Google did the work); :meth:`go_down` makes every request to the endpoints named
+  answer one (an outage, or 429s), :meth:`stall` holds their answers (a slow Google: the
+  request is carried out at once, only the answer is late, so a client that gave up still
+  finds the work done), :meth:`recover` ends both; :attr:`requests` records every request,
+  in order.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import secrets
 from collections import defaultdict, deque
 from dataclasses import dataclass
@@ -41,6 +49,8 @@ from aiohttp import web
 
 from ._server import LoopbackServer
 
+EVENT_WRITES = ("insert", "patch", "delete")
+_EVENT_ID = re.compile(r"[a-v0-9]{5,1024}")
 _REASONS = {
     400: ("badRequest", "Bad Request"),
     401: ("authError", "Invalid Credentials"),
@@ -72,6 +82,7 @@ class _Failure:
     status: int
     reason: str
     message: str
+    after_work: bool = False
 
 
 def google_error(status: int, reason: str | None = None, message: str | None = None) -> web.Response:
@@ -114,6 +125,8 @@ class FakeGoogleCalendar(LoopbackServer):
         self.requests: list[GoogleRequest] = []
         self.tokens: list[str] = []
         self._failures: defaultdict[str, deque[_Failure]] = defaultdict(deque)
+        self._down: dict[str, _Failure] = {}
+        self._stalls: dict[str, float] = {}
 
     # -- what tests use -------------------------------------------------------------
 
@@ -147,11 +160,28 @@ class FakeGoogleCalendar(LoopbackServer):
         count: int = 1,
         reason: str | None = None,
         message: str | None = None,
+        after_work: bool = False,
     ) -> None:
-        """Answer the next `count` requests to `endpoint` with `status` (Google's error JSON)."""
+        """Answer the next `count` requests to `endpoint` with `status` (Google's error JSON);
+        `after_work`: carry each out first, as when the answer is lost on its way back."""
         default_reason, default_message = _REASONS.get(status, ("backendError", "Error"))
-        failure = _Failure(status, reason or default_reason, message or default_message)
+        failure = _Failure(status, reason or default_reason, message or default_message, after_work)
         self._failures[endpoint].extend([failure] * count)
+
+    def go_down(self, status: int = 500, endpoints: tuple[str, ...] = EVENT_WRITES) -> None:
+        """Answer every request to `endpoints` with `status` until :meth:`recover`."""
+        default_reason, default_message = _REASONS.get(status, ("backendError", "Error"))
+        for endpoint in endpoints:
+            self._down[endpoint] = _Failure(status, default_reason, default_message)
+
+    def stall(self, seconds: float, endpoints: tuple[str, ...] = EVENT_WRITES) -> None:
+        """Hold each answer to `endpoints` for `seconds` (after doing the work) until :meth:`recover`."""
+        for endpoint in endpoints:
+            self._stalls[endpoint] = seconds
+
+    def recover(self) -> None:
+        self._down.clear()
+        self._stalls.clear()
 
     def requests_to(self, endpoint: str) -> list[GoogleRequest]:
         return [request for request in self.requests if request.endpoint == endpoint]
@@ -183,16 +213,22 @@ class FakeGoogleCalendar(LoopbackServer):
                 request.headers.get("Authorization"),
             )
             self.requests.append(record)
-            response = self._refuse(endpoint, request) or await handler(request, body)
+            failures = self._failures[endpoint]
+            failure = failures.popleft() if failures else self._down.get(endpoint)
+            if failure is not None and not failure.after_work:
+                response = google_error(failure.status, failure.reason, failure.message)
+            else:
+                response = self._refuse(endpoint, request) or await handler(request, body)
+                if failure is not None and response.status < 300:
+                    response = google_error(failure.status, failure.reason, failure.message)
             record.status = response.status
+            if endpoint in self._stalls:
+                await asyncio.sleep(self._stalls[endpoint])
             return response
 
         return handle
 
     def _refuse(self, endpoint: str, request: web.Request) -> web.Response | None:
-        if self._failures[endpoint]:
-            failure = self._failures[endpoint].popleft()
-            return google_error(failure.status, failure.reason, failure.message)
         if endpoint == "token":
             return None
         header = request.headers.get("Authorization", "")
@@ -279,6 +315,8 @@ class FakeGoogleCalendar(LoopbackServer):
         return self.events[event_id]
 
     async def _insert(self, request: web.Request, body: dict[str, Any]) -> web.Response:
+        if body.get("id") is not None and not _EVENT_ID.fullmatch(str(body["id"])):
+            return google_error(400, "invalid", "Invalid resource id value.")
         if body.get("id") in self.events or body.get("id") in self.deleted:
             return google_error(409)
         return web.json_response(self._store(body))

@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -650,6 +651,64 @@ async def test_twilio_rest_auth_failures_and_async_client() -> None:
     assert [r.status for r in tw.creates] == [401, 429, 429, 201, 400]
     assert tw.creates[0].auth == (tw.account_sid, "wrong")
     assert tw.created_calls[0].get("Twiml") == "<Response/>"
+
+
+@pytest.mark.asyncio
+async def test_twilio_rest_lists_calls_newest_first_by_to_and_from() -> None:
+    from twilio.base.exceptions import TwilioException
+
+    async with FakeTwilioRest(auth_token="tok") as tw:
+        client = tw.client(use_async=True)
+        made = [await client.calls.create_async(to=to, from_=from_, twiml="<Response/>")
+                for to, from_ in [("+15550001111", "+1666")] * 3 + [("+15550002222", "+1666"),
+                                                                  ("+15550001111", "+1777")]]
+        tw.register_call(to="+15550001111", from_="+1666", direction="inbound")
+        listed = await client.calls.list_async(to="+15550001111", from_="+1666", page_size=2)
+        capped = await client.calls.list_async(to="+15550001111", from_="+1666", limit=2)
+        with pytest.raises(TwilioException):  # a filter the fake does not implement
+            await client.calls.list_async(to="+15550001111", start_time_after=datetime.now(UTC))
+        tw.fail_next(1, 503, endpoint="list")
+        with pytest.raises(TwilioException):
+            await client.calls.list_async(to="+15550001111")
+        await client.http_client.close()  # type: ignore[attr-defined]
+
+    inbound = next(sid for sid, call in tw.calls.items() if call["direction"] == "inbound")
+    assert [c.sid for c in listed] == [inbound] + [c.sid for c in reversed(made[:3])]
+    assert listed[0].date_created is not None and listed[1]._from == "+1666"
+    assert [c.sid for c in capped] == [inbound, made[2].sid]
+    first, second = tw.lists[:2]
+    assert first.form == {"To": ["+15550001111"], "From": ["+1666"], "PageSize": ["2"]}
+    assert second.get("Page") == "1" and second.get("To") == "+15550001111"  # the next page's uri
+    assert [r.status for r in tw.lists] == [200, 200, 200, 400, 503]
+    assert "StartTime>" in tw.lists[3].response["message"]
+    assert tw.calls_to("+15550001111") == [made[0].sid, made[1].sid, made[2].sid, made[4].sid, inbound]
+
+
+@pytest.mark.asyncio
+async def test_twilio_rest_create_then_error_stall_or_drop() -> None:
+    from twilio.base.exceptions import TwilioRestException
+
+    async with FakeTwilioRest(auth_token="tok") as tw:
+        client = tw.client(use_async=True)
+        tw.create_then("error", to="+15550002222")  # waits for a create to that number
+        tw.create_then("drop")
+        tw.create_then("stall")
+        tw.clock_offset = -3600.0
+        outcomes: list[str] = []
+        for to in ("+15550001111", "+15550002222", "+15550003333", "+15550004444"):
+            try:
+                async with asyncio.timeout(0.3):
+                    await client.calls.create_async(to=to, from_="+1666", twiml="<Response/>")
+            except (TwilioRestException, aiohttp.ClientError, TimeoutError) as exc:
+                outcomes.append(type(exc).__name__)
+        await client.http_client.close()  # type: ignore[attr-defined]
+
+    assert outcomes == ["ServerDisconnectedError", "TwilioRestException", "TimeoutError"]
+    assert [len(tw.calls_to(to)) for to in ("+15550001111", "+15550002222", "+15550003333")] == [1, 1, 1]
+    assert [r.status for r in tw.creates] == [0, 500, 0, 201]  # 0: no answer
+    assert tw.creates[1].response["code"] == 20500
+    created = datetime.strptime(next(iter(tw.calls.values()))["date_created"], "%a, %d %b %Y %H:%M:%S %z")
+    assert abs((datetime.now(UTC) - created).total_seconds() - 3600) < 5  # Twilio's clock, an hour behind
 
 
 @pytest.mark.asyncio

@@ -49,6 +49,9 @@ from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
+import numpy as np
+
+from tests.fakes._pcm import rms, ulaw_to_pcm16
 
 SAMPLE_RATE = 8000
 CONNECT_TIMEOUT = 10.0
@@ -388,6 +391,19 @@ class TwilioCaller:
         """First ``name`` event ("media" or "clear") at index >= ``after``."""
         return await self.wait_for(lambda e: e.event == name, timeout, after=after)
 
+    async def dead_air_since(
+        self,
+        since: float,
+        timeout: float = 10.0,  # noqa: ASYNC109 - a bounded wait is the point
+    ) -> float:
+        """Seconds from ``since`` (``time.monotonic()``, e.g. when the caller stopped
+        talking) until audio with sound in it arrived: the silence a caller sits through.
+        ``TimeoutError`` when none came within ``timeout``."""
+        first = next((i for i, e in enumerate(self.events) if e.at >= since), len(self.events))
+        heard = await self.wait_for(lambda e: e.event == "media" and _audible(e.payload),
+                                    timeout, after=first)
+        return heard.at - since
+
     async def wait_for_bot_silence(
         self,
         quiet: float = 0.5,
@@ -516,3 +532,8 @@ class TwilioCaller:
         self._closed.set()
         self._changed.set()
         self._release_say_waiters(all_=True)
+
+
+def _audible(ulaw: bytes) -> bool:
+    """More than line noise: the fakes' speech and any recorded clip, not comfort silence."""
+    return rms(np.frombuffer(ulaw_to_pcm16(ulaw), dtype="<i2")) > 100

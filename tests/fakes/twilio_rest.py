@@ -1,10 +1,11 @@
-"""Fake Twilio REST API: the Calls resource (create, update).
+"""Fake Twilio REST API: the Calls resource (create, update, list).
 
 Why: the app places reminder calls (``POST .../Calls.json``), hangs up
-(``POST .../Calls/{CallSid}.json`` with ``Status=completed``) and transfers
-(the same with ``Twiml``), all through ``telephony/rest.py``; tests run that real
-client code against this server, check what it sent, and inject failures for
-retry paths.
+(``POST .../Calls/{CallSid}.json`` with ``Status=completed``), transfers
+(the same with ``Twiml``) and, when a create's answer went astray, looks for the
+call in the list (``GET .../Calls.json?To=...&From=...``), all through
+``telephony/rest.py``; tests run that real client code against this server, check
+what it sent, and inject failures over the wire for the retry paths.
 
 Pointing clients at it:
 
@@ -29,11 +30,21 @@ credential gets 401 ``{"code": 20003, "message": "Authenticate", ...}``.
 ``Status=completed`` ends the call, ``Twiml``/``Url`` redirect a live call (400
 code 21220 once it has ended); unknown sids get 404 code 20404, which the app
 takes for a call that already ended. Calls the app did not create here (inbound
-ones) are added with :meth:`register_call`. Failures are injected with
-:meth:`fail_next` (next N requests to an endpoint) and :meth:`fail_number`
-(every create to a given ``To``). Validation codes for missing ``To`` (21201),
-``From`` (21603) and ``Url``/``Twiml`` (21205) follow Twilio's error catalogue as
-far as known; they are not checked against the live API.
+ones) are added with :meth:`register_call`. ``GET Calls.json`` lists calls newest
+first, filtered by ``To`` and ``From``, paged by ``PageSize``/``Page`` (Twilio's
+default page of 50); any other query parameter (``StartTime>`` and the like) is
+answered 400, so a client cannot come to rely on a filter this fake ignores.
+Twilio's Call resource holds no ``Url``, and neither does the list.
+
+Failures without effect are injected with :meth:`fail_next` (next N requests to
+an endpoint: "create", "update" or "list") and :meth:`fail_number` (every create
+to a given ``To``); :meth:`create_then` creates the call and then answers an
+error, never answers (until the fake stops) or drops the connection, the case
+in which Twilio acted and the client cannot tell. :attr:`clock_offset` puts
+Twilio's clock (the dates it writes) ahead of or behind the test's. Validation
+codes for missing ``To`` (21201), ``From`` (21603) and ``Url``/``Twiml`` (21205)
+follow Twilio's error catalogue as far as known; they are not checked against the
+live API.
 
 Optional helpers drive the app the way Twilio would after a create:
 :meth:`fetch_twiml` requests the call's ``Url`` and :meth:`send_status_callback`
@@ -42,6 +53,7 @@ posts to its ``StatusCallback``, both signed with ``X-Twilio-Signature``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -49,7 +61,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
@@ -61,6 +74,9 @@ if TYPE_CHECKING:
     from twilio.rest import Client
 
 API_VERSION = "2010-04-01"
+LIST_FILTERS = frozenset({"To", "From", "PageSize", "Page"})  # what the list implements
+DEFAULT_PAGE_SIZE = 50  # Twilio's
+Endpoint = Literal["create", "update", "list"]
 
 
 def _rfc2822(ts: float) -> str:
@@ -69,10 +85,11 @@ def _rfc2822(ts: float) -> str:
 
 @dataclass
 class TwilioRequest:
-    """One POST the fake received (after routing), with the answer it gave."""
+    """One request the fake received (after routing), with the answer it gave (status 0: none)."""
 
-    call_sid: str | None  # None for a create
-    form: dict[str, list[str]]
+    endpoint: Endpoint
+    call_sid: str | None  # an update's
+    form: dict[str, list[str]]  # the form fields, or a list's query parameters
     auth: tuple[str, str] | None
     at: float
     status: int = 0
@@ -92,6 +109,8 @@ class _Failure:
     status: int
     code: int
     message: str
+    how: Literal["error", "stall", "drop"] = "error"
+    to: str | None = None  # only creates to this number (create_then)
 
 
 _DEFAULT_FAILURES: dict[int, tuple[int, str]] = {
@@ -100,6 +119,12 @@ _DEFAULT_FAILURES: dict[int, tuple[int, str]] = {
     500: (20500, "An internal server error has occurred"),
     503: (20503, "Service Unavailable"),
 }
+
+
+def _failure(status: int, code: int | None = None, message: str | None = None, **more: Any) -> _Failure:
+    """An error in Twilio's shape, its code and message by default the catalogue's for `status`."""
+    default_code, default_message = _DEFAULT_FAILURES.get(status, (status * 100, "Error"))
+    return _Failure(status, code or default_code, message or default_message, **more)
 
 
 class FakeTwilioRest(LoopbackServer):
@@ -115,17 +140,20 @@ class FakeTwilioRest(LoopbackServer):
         super().__init__(host=host)
         self.account_sid = account_sid or new_sid("AC")
         self.auth_token = auth_token
-        self.calls: dict[str, dict[str, Any]] = {}  # sid -> call resource JSON
+        self.calls: dict[str, dict[str, Any]] = {}  # sid -> call resource JSON, oldest first
         self.requests: list[TwilioRequest] = []
-        self._fail_queue: dict[str, list[_Failure]] = {"create": [], "update": []}
+        self.clock_offset = 0.0  # seconds Twilio's clock is ahead of the test's (negative: behind)
+        self._fail_queue: dict[Endpoint, list[_Failure]] = {"create": [], "update": [], "list": []}
         self._failing_numbers: dict[str, _Failure] = {}
+        self._after_create: list[_Failure] = []
+        self._released = asyncio.Event()  # set when the fake stops: stalled requests end then
 
     # -- views -------------------------------------------------------------------
 
     @property
     def creates(self) -> list[TwilioRequest]:
         """Every ``POST Calls.json`` (including failed ones), in order."""
-        return [r for r in self.requests if r.call_sid is None]
+        return [r for r in self.requests if r.endpoint == "create"]
 
     @property
     def created_calls(self) -> list[TwilioRequest]:
@@ -135,7 +163,17 @@ class FakeTwilioRest(LoopbackServer):
     @property
     def updates(self) -> list[TwilioRequest]:
         """Every ``POST Calls/{sid}.json``, in order."""
-        return [r for r in self.requests if r.call_sid is not None]
+        return [r for r in self.requests if r.endpoint == "update"]
+
+    @property
+    def lists(self) -> list[TwilioRequest]:
+        """Every ``GET Calls.json``, in order."""
+        return [r for r in self.requests if r.endpoint == "list"]
+
+    def calls_to(self, to: str) -> list[str]:
+        """Sids of the calls to ``to``, oldest first, however their create was answered: what
+        rang that phone."""
+        return [sid for sid, call in self.calls.items() if call["to"] == to]
 
     @property
     def hangups(self) -> list[str]:
@@ -174,7 +212,7 @@ class FakeTwilioRest(LoopbackServer):
     def set_call_status(self, call_sid: str, status: str) -> None:
         """Change a call's status as Twilio would (e.g. the caller hung up: "completed")."""
         call = self.calls[call_sid]
-        now = time.time()
+        now = self._now()
         call["status"] = status
         call["date_updated"] = _rfc2822(now)
         if status == "in-progress" and call["start_time"] is None:
@@ -190,15 +228,26 @@ class FakeTwilioRest(LoopbackServer):
         count: int = 1,
         status: int = 500,
         *,
-        endpoint: str = "create",
+        endpoint: Endpoint = "create",
         code: int | None = None,
         message: str | None = None,
     ) -> None:
-        """Answer the next ``count`` requests to ``endpoint`` ("create" or "update")
-        with ``status`` in Twilio's error shape (429 -> code 20429, 500 -> 20500, ...)."""
-        default_code, default_message = _DEFAULT_FAILURES.get(status, (status * 100, "Error"))
-        failure = _Failure(status, code or default_code, message or default_message)
-        self._fail_queue[endpoint].extend([failure] * count)
+        """Answer the next ``count`` requests to ``endpoint`` with ``status`` in Twilio's error
+        shape (429 -> code 20429, 500 -> 20500, ...), doing nothing else: no call is created."""
+        self._fail_queue[endpoint].extend([_failure(status, code, message)] * count)
+
+    def create_then(
+        self,
+        how: Literal["error", "stall", "drop"] = "error",
+        count: int = 1,
+        *,
+        to: str | None = None,
+        status: int = 500,
+    ) -> None:
+        """Let the next ``count`` creates (to ``to`` only, when given) create their call, and
+        then answer ``status`` in Twilio's error shape ("error"), answer nothing until the fake
+        stops ("stall": past any client timeout) or close the connection unanswered ("drop")."""
+        self._after_create.extend([_failure(status, how=how, to=to)] * count)
 
     def fail_number(
         self, to: str, status: int = 400, *, code: int = 21211, message: str | None = None
@@ -266,7 +315,7 @@ class FakeTwilioRest(LoopbackServer):
             call,
             CallbackSource="call-progress-events",
             SequenceNumber=str(call["_callback_seq"]),
-            Timestamp=_rfc2822(time.time()),
+            Timestamp=_rfc2822(self._now()),
             **({"CallDuration": call["duration"]} if call.get("duration") else {}),
             **extra,
         )
@@ -274,13 +323,21 @@ class FakeTwilioRest(LoopbackServer):
 
     # -- HTTP ------------------------------------------------------------------------
 
+    async def stop(self) -> None:
+        self._released.set()
+        await super().stop()
+
+    def _now(self) -> float:
+        return time.time() + self.clock_offset
+
     def _setup_routes(self, app: web.Application) -> None:
         base = f"/{API_VERSION}/Accounts/{{account}}/Calls"
         app.router.add_post(base + ".json", self._create)
+        app.router.add_get(base + ".json", self._list)
         app.router.add_post(base + "/{call}.json", self._update)
 
     def _resource(self, sid: str, from_: str, to: str, status: str, direction: str) -> dict[str, Any]:
-        now = time.time()
+        now = self._now()
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Calls/{sid}.json"
         return {
             "account_sid": self.account_sid,
@@ -335,10 +392,12 @@ class FakeTwilioRest(LoopbackServer):
             headers=headers,
         )
 
-    async def _record(self, request: web.Request, call_sid: str | None) -> TwilioRequest:
-        post = await request.post()
+    async def _record(
+        self, request: web.Request, endpoint: Endpoint, call_sid: str | None = None
+    ) -> TwilioRequest:
+        fields = request.query if endpoint == "list" else await request.post()
         form: dict[str, list[str]] = {}
-        for key, value in post.items():
+        for key, value in fields.items():
             form.setdefault(key, []).append(str(value))
         auth: tuple[str, str] | None = None
         header = request.headers.get("Authorization", "")
@@ -346,18 +405,18 @@ class FakeTwilioRest(LoopbackServer):
             with contextlib.suppress(ValueError):
                 login, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
                 auth = (login, password)
-        rec = TwilioRequest(call_sid, form, auth, time.monotonic())
+        rec = TwilioRequest(endpoint, call_sid, form, auth, time.monotonic())
         self.requests.append(rec)
         return rec
 
-    def _check(self, request: web.Request, rec: TwilioRequest, endpoint: str) -> web.Response | None:
+    def _check(self, request: web.Request, rec: TwilioRequest) -> web.Response | None:
         """The error for a request with the wrong credentials or account, or an injected failure."""
         if rec.auth != (self.account_sid, self.auth_token):
             return self._error(401, 20003, "Authenticate")
         if request.match_info["account"] != self.account_sid:
             return self._error(404, 20404, f"The requested resource {request.path} was not found")
-        if self._fail_queue[endpoint]:
-            f = self._fail_queue[endpoint].pop(0)
+        if self._fail_queue[rec.endpoint]:
+            f = self._fail_queue[rec.endpoint].pop(0)
             return self._error(f.status, f.code, f.message)
         return None
 
@@ -371,8 +430,8 @@ class FakeTwilioRest(LoopbackServer):
         return response
 
     async def _create(self, request: web.Request) -> web.Response:
-        rec = await self._record(request, None)
-        problem = self._check(request, rec, "create")
+        rec = await self._record(request, "create")
+        problem = self._check(request, rec)
         if problem is not None:
             return self._answer(rec, problem)
         to, from_ = rec.get("To"), rec.get("From")
@@ -393,12 +452,59 @@ class FakeTwilioRest(LoopbackServer):
         call["_twiml"] = rec.get("Twiml")
         call["_status_callback"] = rec.get("StatusCallback")
         self.calls[sid] = call
-        return self._answer(rec, web.json_response(self._public(call), status=201))
+        created = web.json_response(self._public(call), status=201)
+        fault = next((f for f in self._after_create if f.to in (None, to)), None)
+        if fault is None:
+            return self._answer(rec, created)
+        self._after_create.remove(fault)
+        if fault.how == "stall":
+            await self._released.wait()
+            return created  # to a client long gone, so not recorded as answered
+        if fault.how == "drop":
+            assert request.transport is not None
+            request.transport.close()
+            return created  # never written: the connection is closed
+        return self._answer(rec, self._error(fault.status, fault.code, fault.message))
+
+    async def _list(self, request: web.Request) -> web.Response:
+        rec = await self._record(request, "list")
+        problem = self._check(request, rec)
+        if problem is not None:
+            return self._answer(rec, problem)
+        unknown = sorted(set(rec.form) - LIST_FILTERS)
+        if unknown:
+            return self._answer(rec, self._error(400, 20001, f"fake: filter {unknown[0]} is not implemented"))
+        try:
+            size, page = int(rec.get("PageSize") or DEFAULT_PAGE_SIZE), int(rec.get("Page") or 0)
+        except ValueError:
+            return self._answer(rec, self._error(400, 20001, "PageSize and Page must be numbers"))
+        to, from_ = rec.get("To"), rec.get("From")
+        matching = [self._public(call) for call in reversed(self.calls.values())
+                    if to in (None, call["to"]) and from_ in (None, call["from"])]
+        start = page * size
+        calls = matching[start:start + size]
+        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Calls.json"
+        filters = {key: value for key, value in (("To", to), ("From", from_)) if value}
+
+        def page_uri(number: int) -> str:
+            return f"{uri}?{urlencode({**filters, 'PageSize': size, 'Page': number})}"
+
+        return self._answer(rec, web.json_response({
+            "calls": calls,
+            "start": start,
+            "end": start + len(calls) - 1,
+            "page": page,
+            "page_size": size,
+            "uri": page_uri(page),
+            "first_page_uri": page_uri(0),
+            "previous_page_uri": page_uri(page - 1) if page else None,
+            "next_page_uri": page_uri(page + 1) if start + size < len(matching) else None,
+        }))
 
     async def _update(self, request: web.Request) -> web.Response:
         sid = request.match_info["call"]
-        rec = await self._record(request, sid)
-        problem = self._check(request, rec, "update")
+        rec = await self._record(request, "update", sid)
+        problem = self._check(request, rec)
         if problem is not None:
             return self._answer(rec, problem)
         if sid not in self.calls:
@@ -414,5 +520,5 @@ class FakeTwilioRest(LoopbackServer):
                 return self._answer(rec, self._error(400, 21220, "Call is not in-progress. Cannot redirect."))
             call["_twiml"] = rec.get("Twiml") or call.get("_twiml")
             call["_url"] = rec.get("Url") or call.get("_url")
-            call["date_updated"] = _rfc2822(time.time())
+            call["date_updated"] = _rfc2822(self._now())
         return self._answer(rec, web.json_response(self._public(call), status=200))

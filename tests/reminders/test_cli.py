@@ -120,6 +120,37 @@ async def test_two_live_processes_at_once_call_each_customer_once(fresh, tmp_pat
     assert sum(r["summary"]["dialled"] for r in finished) == 20
 
 
+async def test_answers_gone_astray_are_settled_by_twilios_list_of_calls(fresh, tmp_path, twilio) -> None:
+    """Both calls were created and answered 500; the list shows the second one, but could not be
+    read for the first: that one waits for a person, exit 1, and a second run rings nobody."""
+    day = shop_today().date() + timedelta(days=4)
+    made = await seed(2, day=day)
+    env = environment(twilio, REMINDER_ALLOWLIST=",".join(m["phone"] for m in made))
+    twilio.create_then("error", count=2)
+    twilio.fail_next(1, 503, endpoint="list")
+
+    code, out, err = await reminders_cli(env, tmp_path, "--date", day.isoformat())
+
+    assert code == 1, out + err
+    stuck, found = (next(line for line in out.splitlines() if f"appointment {m['id']} " in line)
+                    for m in made)
+    assert stuck.startswith("NEEDS ATTENTION") and "Pat0 +1******0100" in stuck
+    assert "Twilio's list of calls could not tell: Twilio answered HTTP 503" in stuck
+    (sid,) = twilio.calls_to(made[1]["phone"])
+    assert found.startswith("dialled") and f"{sid}, found in Twilio's list of calls after: Twilio answered" \
+        " HTTP 500" in found
+    assert "  dialled              1   1 found in Twilio's list of calls after an unclear answer" in out
+    assert "  needs attention      1" in out
+    assert out.splitlines()[-1] == "exit 1: 0 failed, 1 need a person"
+    assert not any(m["phone"] in out + err for m in made)
+
+    code, out, _ = await reminders_cli(env, tmp_path, "--date", day.isoformat())
+
+    assert code == 1 and len(twilio.creates) == 2
+    assert [len(twilio.calls_to(m["phone"])) for m in made] == [1, 1]
+    assert "could not tell whether Twilio placed the call" in out
+
+
 @pytest.mark.parametrize(("variable", "value"), [
     ("REMINDER_CALL_WINDOW", "19:00-09:00"), ("REMINDER_CALLS_PER_SECOND", "0"),
     ("REMINDER_MAX_ATTEMPTS", "many"), ("TWILIO_PHONE_NUMBER", ""), ("PUBLIC_BASE_URL", ""),
