@@ -19,6 +19,7 @@ from bot.banner import banner
 from bot.calls import ActiveCalls
 from config import log_privacy
 from config.settings import get_settings
+from crm import journal
 from crm.migrate import migrate
 from pipeline import turns
 from telephony.rest import NoTwilioAccount, TwilioRest
@@ -108,6 +109,8 @@ def create_app() -> FastAPI:
         print("\n".join(banner(get_settings())), flush=True)
         # Google Calendar events follow the bookings from here; on `local` it has nothing to do.
         calendar_sync = asyncio.create_task(calendar_adapter.run_sync_worker(), name="calendar-sync")
+        # Call-log writes kept while the database was down are written once it answers again.
+        journal_replay = asyncio.create_task(journal.run_replay_worker(), name="call-log-journal")
         with draining_on_signals(calls, get_settings().drain_seconds):
             yield
         # The server has closed every connection; calls still closing their logs need the pool.
@@ -115,7 +118,8 @@ def create_app() -> FastAPI:
             log.warning("closing the database with %d call log(s) still being written", len(calls))
         # What it has not written yet stays queued for the next start or another launcher.
         calendar_sync.cancel()
-        await asyncio.gather(calendar_sync, return_exceptions=True)
+        journal_replay.cancel()
+        await asyncio.gather(calendar_sync, journal_replay, return_exceptions=True)
         if telephony is not None:
             await telephony.close()
         await calendar_adapter.close()

@@ -4,6 +4,11 @@ The stream's first two messages (`connected`, `start`) are read here; a stream t
 carry a valid token for its call and parameters, or whose call already has a stream, is closed
 with 1008 before any pipeline starts. So is one whose handshake is broken in any way, with one
 log line and no traceback; a client that left mid-handshake is simply let go.
+
+A stream whose claim finds the database down cannot become a call (nothing could be looked up
+or stored), but its caller is not left in silence: through Twilio's REST API the call is told
+to apologise and dial the service desk (or to ask the caller to call back), and the call log
+learns it through the journal once the database is back.
 """
 
 from __future__ import annotations
@@ -18,18 +23,22 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 import crm
 from bot.calls import ActiveCalls
+from config import lines
 from config.settings import get_settings
+from crm import journal
 from crm.identity import CallerId
 from pipeline.call import run_call
 from pipeline.opening import CallStart
 from telephony.rest import TwilioRest
 from telephony.serializer import UnfitMessage, stream_message
 from telephony.streams import stream_token_problem
+from telephony.twiml import to_the_desk
 
 log = logging.getLogger(__name__)
 
 HANDSHAKE_SECONDS = 10
 POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
 # Twilio's SIDs are two letters and 32 hex digits; anything this loose is still safe to log.
 _SID = re.compile(r"[A-Za-z0-9]{2,64}")
 _APPOINTMENT_ID = re.compile(r"[0-9]{1,18}")
@@ -89,16 +98,14 @@ async def read_start(websocket: WebSocket) -> tuple[CallStart, dict[str, str]]:
 
 async def _admission_problem(start: CallStart, parameters: dict[str, str],
                              calls: ActiveCalls) -> str | None:
-    """Why this stream may not become a call, or None when it may (its call's one stream)."""
+    """Why this stream may not become a call, or None when it may (its call's one stream).
+    Raises `crm.DatabaseUnavailable` when the claim cannot be asked."""
     problem = stream_token_problem(parameters, start.call_sid)
     if problem:
         return problem
     if calls.draining and not calls.expecting(start.call_sid):
         return "launcher is draining"  # a call answered before the drain still gets its stream
-    try:
-        claimed = await crm.claim_stream(start.call_sid)
-    except crm.DatabaseUnavailable:
-        return "database unavailable to claim the stream"
+    claimed = await crm.claim_stream(start.call_sid)
     return None if claimed else "no open call for this stream, or it already has one"
 
 
@@ -118,7 +125,13 @@ def router(calls: ActiveCalls, telephony: TwilioRest | None) -> APIRouter:
         except HandshakeError as exc:
             await _refuse(websocket, f"bad handshake: {exc}")
             return
-        problem = await _admission_problem(start, parameters, calls)
+        try:
+            problem = await _admission_problem(start, parameters, calls)
+        except crm.DatabaseUnavailable as exc:
+            log.warning("call %s: database unavailable to claim the stream (%s): handing the call"
+                        " on", start.call_sid, exc)
+            await _hand_on(websocket, start.call_sid, telephony)
+            return
         if problem:
             await _refuse(websocket, problem, start.call_sid)
             return
@@ -126,6 +139,27 @@ def router(calls: ActiveCalls, telephony: TwilioRest | None) -> APIRouter:
             await run_call(websocket, start, get_settings(), telephony, wrap_up)
 
     return routes
+
+
+async def _hand_on(websocket: WebSocket, call_sid: str, telephony: TwilioRest | None) -> None:
+    """The apology and the service desk (or a request to call back) instead of the agent, then
+    the stream closed; what the caller heard goes to the call log through the journal."""
+    settings = get_settings()
+    response, said = to_the_desk(settings, lines.UNAVAILABLE)
+    if telephony is None:
+        log.error("call %s: no Twilio account to hand the call on with: it ends silent", call_sid)
+    else:
+        try:
+            await telephony.follow(call_sid, response)
+        except Exception:
+            log.exception("call %s: could not hand the call on through Twilio", call_sid)
+    await journal.keep(
+        journal.entry("append_turn", call_sid, role="agent", text=said, at=journal.now()),
+        journal.entry("close_call_log", call_sid,
+                      outcome="transferred" if settings.service_desk_number else "error"))
+    # After the call was redirected: closing first would end its <Connect>, and so the call.
+    with contextlib.suppress(WebSocketDisconnect):
+        await websocket.close(code=TRY_AGAIN_LATER, reason="database unavailable")
 
 
 async def _refuse(websocket: WebSocket, reason: str, call_sid: str | None = None) -> None:

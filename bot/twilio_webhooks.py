@@ -1,5 +1,12 @@
 """Twilio's webhooks: an incoming call gets TwiML that opens our media stream; the status
-callback closes the call log if the stream has not already."""
+callback closes the call log if the stream has not already.
+
+With the database down a call cannot be answered by the agent (no log to claim its stream by):
+the caller hears an apology and goes to the service desk (or is asked to call back), and the
+call's log is written from the journal once the database is back (`crm/journal.py`). A status
+callback's close goes the same way while the database is down or the call's earlier writes
+still wait there, so it cannot overtake them.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ import crm
 from bot.calls import ActiveCalls
 from config import lines
 from config.settings import get_settings
+from crm import journal
 from pipeline import services
 from telephony.streams import connect_stream
 from telephony.twiml import to_the_desk
@@ -58,10 +66,17 @@ def router(calls: ActiveCalls) -> APIRouter:
                 await crm.record_outcome(
                     call_sid, "transferred" if settings.service_desk_number else "completed")
                 return twiml(busy)
-        except crm.DatabaseUnavailable:
+        except crm.DatabaseUnavailable as exc:
             calls.forget(call_sid)
-            log.exception("call %s: no call log, answering with the fallback", call_sid)
-            return twiml(to_the_desk(settings, lines.UNAVAILABLE)[0])
+            log.warning("call %s: database unavailable (%s), answering with the fallback", call_sid, exc)
+            fallback, said = to_the_desk(settings, lines.UNAVAILABLE)
+            await journal.keep(
+                journal.entry("open_call_log", call_sid, direction="inbound", from_number=caller,
+                              to_number=shop, caller_id=str(identified)),
+                journal.entry("append_turn", call_sid, role="agent", text=said, at=journal.now()),
+                journal.entry("close_call_log", call_sid,
+                              outcome="transferred" if settings.service_desk_number else "error"))
+            return twiml(fallback)
         return twiml(connect_stream(settings, call_sid, customer=caller, shop=shop,
                                     direction="inbound", caller_id=identified))
 
@@ -72,7 +87,7 @@ def router(calls: ActiveCalls) -> APIRouter:
             raise HTTPException(status_code=400, detail="CallSid is missing")
         if status in TERMINAL:
             calls.forget(call_sid)
-            await crm.close_call_log(call_sid, TERMINAL[status])
+            await journal.write(journal.entry("close_call_log", call_sid, outcome=TERMINAL[status]))
         return Response(status_code=204)
 
     return routes

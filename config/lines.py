@@ -23,9 +23,21 @@ BUSY = "Thanks for calling {shop}. All of our lines are busy right now."
 TO_THE_DESK = " Let me connect you with a service advisor."
 CALL_BACK_LATER = " Please call us back in a few minutes. Thank you, goodbye."
 
+# --- when the agent's voice fails --------------------------------------------------------
+
+# Played from a clip recorded in advance (processors/clip_audio/, remade by its make_clips.py
+# after a change) when the greeting's text-to-speech fails: no shop name, so one clip fits all.
+GREETING_FALLBACK = "Thanks for calling, this is the virtual service assistant. How can I help?"
+# Said (through text-to-speech, else from its clip) when speech-to-text or text-to-speech is
+# lost for good; then Twilio says TO_THE_DESK and dials the desk, or CALL_BACK_LATER.
+LINE_TROUBLE = "I'm sorry, I'm having trouble with this line."
+
 # --- during the call ---------------------------------------------------------------------
 
-# Said while a tool is slow, by the tool's name; FILLER for any other tool.
+# Said once per caller turn while nothing else is on its way, LLM_FILLER_SECONDS after the caller's
+# turn ended or a tool started: by the tool's name while one runs, else FILLER. FILLER is also
+# played from a clip (processors/clip_audio/, remade by its make_clips.py after a change) when
+# the agent's words do not start playing within TTS_FILLER_SECONDS.
 FILLERS = {
     "check_availability": "One moment, I'm checking the schedule.",
     "book_appointment": "One moment while I book that.",
@@ -33,6 +45,16 @@ FILLERS = {
 FILLER = "One moment, please."
 APOLOGY = ("I'm sorry, I'm having trouble reaching our scheduling system right now. "
            "I can transfer you to a service advisor, or you can call back a little later.")
+# Said at once when a tool finds the shop's system (the database) down; the model then offers to
+# take a message for an advisor to call back.
+SYSTEM_DOWN = "I'm sorry, our system is down at the moment, so I can't do that right now."
+# Said when the language model failed to answer, after its one retry; the offer is a question, so
+# the caller's "yes" is the next turn.
+MODEL_APOLOGY = ("I'm sorry, I'm having trouble on my end right now. "
+                 "Would you like me to transfer you to a service advisor?")
+# The language model failed again on the next turn: then TO_THE_DESK or CALL_BACK_LATER, and
+# the call is handed on.
+MODEL_LOST = "I'm sorry, I'm still having trouble on my end."
 # Said one by one after IDLE_REPROMPT_SECONDS of silence each; then GIVE_UP, and the call ends.
 REPROMPTS = ("Are you still there?", "I'm still here if you need anything. Can you hear me?")
 GIVE_UP = "I'll let you go. Thanks for calling {shop}."

@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o"
+    # The language model's time budget, so that a caller never sits in silence: a filler when no
+    # words are on their way LLM_FILLER_SECONDS after the caller's turn (or a tool's start); each
+    # attempt must start answering within LLM_FIRST_TOKEN_SECONDS and never pause longer, the whole
+    # answer must be in within LLM_ANSWER_SECONDS; one retry while nothing was said, then an apology.
+    llm_filler_seconds: float = Field(1.0, gt=0, le=10)
+    llm_first_token_seconds: float = Field(2.0, gt=0, le=60)
+    llm_answer_seconds: float = Field(10.0, gt=0, le=300)
     deepgram_api_key: str | None = None
     deepgram_base_url: str | None = None
 
@@ -94,6 +101,11 @@ class Settings(BaseSettings):
     # On SIGTERM, how long active calls may continue before the agent wraps them up.
     drain_seconds: float = Field(120.0, ge=0)
     call_log_retention_days: int = Field(90, ge=1)
+    # Call-log writes the database cannot take wait in Redis, or in this file when Redis is down
+    # too (it holds transcripts: created private to the launcher's user), and are written every
+    # this many seconds once the database answers again.
+    call_log_journal_path: str = ".data/call-log-journal.jsonl"
+    call_log_journal_replay_seconds: float = Field(5.0, gt=0, le=300)
     # The browser test page lets its user claim any caller number: off unless asked for, or
     # while the launcher only listens on this machine and has no public address.
     test_page: bool | None = None
@@ -105,6 +117,21 @@ class Settings(BaseSettings):
     llm_provider: str = "openai"
     tts_provider: str = "deepgram"
     tts_voice: str = "aura-2-thalia-en"
+    # A second voice for when TTS_PROVIDER fails (same names as TTS_PROVIDER); none by default,
+    # then clips recorded in advance stand in.
+    tts_fallback_provider: str | None = None
+    # How long the greeting may take to start playing before it is said again (the retry gets
+    # TTS_RETRY_TIMEOUT_SECONDS), then on the second voice, then from a clip. Later words get
+    # TTS_FILLER_SECONDS from the end of the model's answer, shorter so that the caller still
+    # hears the agent within the silence budget: then a recorded "One moment, please." plays
+    # (once per caller turn) while they are said again.
+    tts_start_timeout_seconds: float = Field(1.5, gt=0, le=10)
+    tts_filler_seconds: float = Field(1.0, gt=0, le=10)
+    tts_retry_timeout_seconds: float = Field(1.0, gt=0, le=10)
+    # Speech-to-text reconnecting: how long to keep trying before handing the caller to a
+    # person, and how much of the caller's audio to hold meanwhile, sent once reconnected.
+    stt_reconnect_seconds: float = Field(5.0, gt=0, le=60)
+    stt_buffer_seconds: float = Field(5.0, gt=0, le=30)
     # "smart-turn" asks a local model whether the caller finished; "silence" waits a fixed pause.
     turn_detection: Literal["smart-turn", "silence"] = "smart-turn"
     turn_silence_seconds: float = Field(0.6, gt=0, le=5)

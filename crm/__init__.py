@@ -13,6 +13,11 @@ from crm.call_logs import (
     record_outcome,
     record_proof,
 )
+from crm.callback_requests import (
+    mark_callback_handled,
+    open_callback_requests,
+    record_callback_request,
+)
 from crm.customers import create_customer, customer_record, forget_customer, lookup_customer
 from crm.errors import CRMError, DatabaseUnavailable
 from crm.vehicles import decode_vin, get_vehicle_info
@@ -20,10 +25,11 @@ from crm.vehicles import decode_vin, get_vehicle_info
 
 async def close() -> None:
     """Release the database pool and the cache connection."""
-    from crm import cache, db
+    from crm import cache, db, journal
 
     await db.close()
     await cache.close()
+    await journal.close()
 
 
 __all__ = [
@@ -42,8 +48,11 @@ __all__ = [
     "get_vehicle_info",
     "identify_caller",
     "lookup_customer",
+    "mark_callback_handled",
     "open_call_log",
+    "open_callback_requests",
     "purge_transcripts",
+    "record_callback_request",
     "record_outcome",
     "record_proof",
 ]

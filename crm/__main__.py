@@ -1,5 +1,6 @@
 """`python -m crm init` creates or migrates the schema; `python -m crm seed` loads demo data;
-`python -m crm purge` deletes call-log transcripts older than CALL_LOG_RETENTION_DAYS."""
+`python -m crm purge` deletes call-log transcripts older than CALL_LOG_RETENTION_DAYS;
+`python -m crm replay` writes the call-log writes kept while the database was down."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from datetime import date
 
 from config import log_privacy
 from config.settings import get_settings
-from crm import close, migrate, purge_transcripts, seed
+from crm import close, journal, migrate, purge_transcripts, seed
 from crm.errors import DatabaseUnavailable
 
 
@@ -34,6 +35,11 @@ def _parser() -> argparse.ArgumentParser:
         description="Empty the transcripts of calls started more than CALL_LOG_RETENTION_DAYS days"
         " ago, keeping each call's row (direction, times, outcome, timings) for statistics."
         " Safe to run daily, and concurrently.")
+    commands.add_parser(
+        "replay", help="write the call-log writes kept while the database was down",
+        description="Write what the call-log journal holds (in Redis, and in CALL_LOG_JOURNAL_PATH"
+        " when Redis was down too) to the database, oldest first. The launcher does this by itself"
+        " every CALL_LOG_JOURNAL_REPLAY_SECONDS; safe to run at any time, and concurrently.")
     return parser
 
 
@@ -43,6 +49,10 @@ async def _run(args: argparse.Namespace) -> int:
         if args.command == "init":
             names = ", ".join(f"{m.version:03d}_{m.name}" for m in applied)
             print(f"applied {names}" if applied else "schema is up to date")
+            return 0
+        if args.command == "replay":
+            written = await journal.replay()
+            print(f"wrote {written} waiting call-log writes")
             return 0
         if args.command == "purge":
             days = get_settings().call_log_retention_days

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from config.settings import get_settings
@@ -29,10 +30,13 @@ async def open_call_log(
     customer_id: int | None = None,
     *,
     caller_id: str | None = None,
+    conn: AsyncConnection | None = None,
 ) -> int:
     """The call log's id, creating the row on the first call for this SID. `caller_id` says
-    how far the customer's number could be believed (see `crm.identity.CallerId`)."""
-    async with db.connection() as conn:
+    how far the customer's number could be believed (see `crm.identity.CallerId`).
+
+    The writes here take `conn` to run in a caller's transaction (the journal's, `crm/journal.py`)."""
+    async with db.within(conn) as conn:
         row = await (
             await conn.execute(
                 "INSERT INTO call_logs (call_sid, direction, from_number, to_number, customer_id,"
@@ -48,18 +52,20 @@ async def open_call_log(
     return row["id"]
 
 
-async def identify_caller(call_sid: str, customer_id: int) -> None:
+async def identify_caller(call_sid: str, customer_id: int, *,
+                          conn: AsyncConnection | None = None) -> None:
     """The customer the call is with, once known (by caller ID, or as a new customer)."""
-    async with db.connection() as conn:
+    async with db.within(conn) as conn:
         await conn.execute(
             "UPDATE call_logs SET customer_id = coalesce(customer_id, %s) WHERE call_sid = %s",
             (customer_id, call_sid),
         )
 
 
-async def record_proof(call_sid: str, customer_id: int | None) -> None:
+async def record_proof(call_sid: str, customer_id: int | None, *,
+                       conn: AsyncConnection | None = None) -> None:
     """The caller proved they belong to `customer_id`'s record; None: a proof that failed."""
-    async with db.connection() as conn:
+    async with db.within(conn) as conn:
         if customer_id is None:
             await conn.execute(
                 "UPDATE call_logs SET failed_verifications = failed_verifications + 1"
@@ -71,9 +77,12 @@ async def record_proof(call_sid: str, customer_id: int | None) -> None:
                 (customer_id, call_sid, customer_id))
 
 
-async def append_turn(call_sid: str, role: Role, text: str, at: datetime | None = None) -> None:
-    entry = {"role": role, "text": text, "at": (at or datetime.now().astimezone()).isoformat()}
-    async with db.connection() as conn:
+async def append_turn(call_sid: str, role: Role, text: str, at: datetime | str | None = None, *,
+                      conn: AsyncConnection | None = None) -> None:
+    """One turn of the transcript; `at` (a datetime or its ISO text) is when it was said."""
+    said = at if isinstance(at, str) else (at or datetime.now().astimezone()).isoformat()
+    entry = {"role": role, "text": text, "at": said}
+    async with db.within(conn) as conn:
         await conn.execute(
             "UPDATE call_logs SET transcript = transcript || jsonb_build_array(%s::jsonb)"
             " WHERE call_sid = %s",
@@ -81,9 +90,10 @@ async def append_turn(call_sid: str, role: Role, text: str, at: datetime | None 
         )
 
 
-async def append_metrics(call_sid: str, figures: dict[str, Any]) -> None:
+async def append_metrics(call_sid: str, figures: dict[str, Any], *,
+                         conn: AsyncConnection | None = None) -> None:
     """Latency/TTFB figures for one turn or service, kept beside the transcript."""
-    async with db.connection() as conn:
+    async with db.within(conn) as conn:
         await conn.execute(
             "UPDATE call_logs SET metrics = metrics || jsonb_build_array(%s::jsonb)"
             " WHERE call_sid = %s",
@@ -97,20 +107,22 @@ def _known(outcome: str) -> str:
     return outcome
 
 
-async def record_outcome(call_sid: str, outcome: str) -> None:
+async def record_outcome(call_sid: str, outcome: str, *,
+                         conn: AsyncConnection | None = None) -> None:
     """Note what the call achieved (booked, transferred, ...) the moment it happens, so
     whichever path closes the log later, on whichever instance, keeps it."""
-    async with db.connection() as conn:
+    async with db.within(conn) as conn:
         await conn.execute(
             "UPDATE call_logs SET outcome = %s WHERE call_sid = %s AND ended_at IS NULL",
             (_known(outcome), call_sid),
         )
 
 
-async def close_call_log(call_sid: str, outcome: str) -> bool:
+async def close_call_log(call_sid: str, outcome: str, *,
+                         conn: AsyncConnection | None = None) -> bool:
     """Close the log; `outcome` applies unless one was recorded during the call.
     False when it was already closed (or never opened): the first closer wins."""
-    async with db.connection() as conn:
+    async with db.within(conn) as conn:
         cur = await conn.execute(
             "UPDATE call_logs SET ended_at = now(), outcome = coalesce(outcome, %s)"
             " WHERE call_sid = %s AND ended_at IS NULL",

@@ -20,6 +20,10 @@ from crm.errors import DatabaseUnavailable
 
 _pool: AsyncConnectionPool | None = None
 _lock = asyncio.Lock()
+# How long the pool keeps retrying a lost connection with growing pauses before it gives up and
+# connects again on the next demand: so a database back from an outage is used within seconds,
+# not after a pause grown over the whole outage.
+RECONNECT_SECONDS = 5.0
 
 
 async def database_url() -> str:
@@ -43,6 +47,10 @@ async def _open_pool(url: str) -> AsyncConnectionPool:
         min_size=2,
         max_size=20,
         timeout=3.0,
+        reconnect_timeout=RECONNECT_SECONDS,
+        # An idle connection is checked before use: one left over from before a database restart
+        # is replaced, not handed to a write that would then fail.
+        check=AsyncConnectionPool.check_connection,
         kwargs={
             "options": f"-c TimeZone={get_settings().shop_timezone}",
             "row_factory": dict_row,
@@ -70,6 +78,16 @@ async def connection() -> AsyncIterator[psycopg.AsyncConnection]:
         raise  # a deadlock or serialization failure: the caller may retry, the database is fine
     except (PoolTimeout, psycopg.OperationalError) as exc:
         raise DatabaseUnavailable(str(exc).splitlines()[0] if str(exc) else "database error") from exc
+
+
+@asynccontextmanager
+async def within(conn: psycopg.AsyncConnection | None) -> AsyncIterator[psycopg.AsyncConnection]:
+    """`conn` when the caller already holds one (to write in its transaction), else `connection()`."""
+    if conn is not None:
+        yield conn
+    else:
+        async with connection() as own:
+            yield own
 
 
 async def close() -> None:

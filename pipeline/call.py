@@ -1,7 +1,8 @@
 """One Pipecat pipeline per phone call, assembled top to bottom like the diagram:
 
     Twilio media stream in -> speech-to-text -> (card numbers out)
-    -> caller turns (VAD, barge-in, silence) -> language model with tools -> (filler) -> text-to-speech
+    -> caller turns (VAD, barge-in, silence) -> language model with tools -> (filler, apology)
+    -> (heard, else said again, by a second voice or from a clip) -> text-to-speech
     -> Twilio media stream out -> (latency) -> agent turns into the context
 """
 
@@ -12,8 +13,9 @@ import logging
 from typing import Any
 
 from fastapi import WebSocket
-from pipecat.frames.frames import EndWorkerFrame, TTSSpeakFrame
+from pipecat.frames.frames import EndWorkerFrame, ErrorFrame, TTSSpeakFrame
 from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.service_switcher import ServiceSwitcher, ServiceSwitcherStrategyFailover
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.aggregators.llm_response_universal import (
@@ -22,6 +24,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
     UserTurnMessageAddedMessage,
 )
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
+from pipecat.utils.errors import ErrorCategory
 from pipecat.workers.runner import WorkerRunner
 
 from config import lines
@@ -34,11 +37,13 @@ from pipeline.tools import CallTools
 from pipeline.turns import caller_turns, reprompt_when_silent
 from processors.audio_ends_here import audio_ends_here
 from processors.card_redactor import CardRedactor
+from processors.clips import Clip, clip
 from processors.latency_meter import LatencyMeter
-from processors.tool_filler import ToolFiller
+from processors.silence_budget import AnswerFailedFrame, SilenceBudget
+from processors.speech_guard import SpeechGuard
 from telephony.rest import TwilioRest
 from telephony.serializer import CallEndingTwilioSerializer
-from telephony.twiml import desk_words
+from telephony.twiml import desk_words, to_the_desk
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +86,10 @@ async def _converse(websocket: WebSocket, session: CallSession, opening: Opening
         serializer=serializer,
     ))
     stt, llm, tts = await asyncio.to_thread(services.for_call, settings, opening.instructions)
+    fallback = await asyncio.to_thread(services.fallback_tts, settings)
+    # With a second voice, Pipecat's failover moves to it once the first is unusable, and the
+    # speech guard as soon as the first fails to speak.
+    voice = tts if fallback is None else ServiceSwitcher([tts, fallback], ServiceSwitcherStrategyFailover)
     # The tools' methods are Pipecat direct functions: the LLM registers them from the context.
     context = LLMContext(tools=CallTools(session, settings).schema())
     caller, agent = LLMContextAggregatorPair(context, user_params=caller_turns(settings))
@@ -101,6 +110,27 @@ async def _converse(websocket: WebSocket, session: CallSession, opening: Opening
         if message.content:  # empty when interrupted before a word was spoken
             await session.turn("agent", message.content)
 
+    async def _clip_played(played: Clip) -> None:
+        await session.turn("agent", played.text)
+
+    async def _speech_lost(*, apologise: bool) -> None:
+        """Speech-to-text or text-to-speech failed for good: an apology if the voice still
+        works, then the end of the call, which hands the caller on (end_of_call)."""
+        if session.ending is not Ending.CALLER_LEFT:
+            return  # already ending
+        session.ending = Ending.FAILED
+        apology = [TTSSpeakFrame(lines.LINE_TROUBLE)] if apologise else []
+        await worker.queue_frames([*apology, EndWorkerFrame(reason="speech lost")])
+
+    async def _model_lost() -> None:
+        """The language model failed two answers running, so it cannot make the transfer it
+        offered: the caller goes to the service desk (or is asked to call back), as on wrap-up."""
+        if session.ending is not Ending.CALLER_LEFT:
+            return  # already ending
+        session.ending = Ending.TRANSFERRED if settings.service_desk_number else Ending.AGENT_HUNG_UP
+        await worker.queue_frames([TTSSpeakFrame(desk_words(settings, lines.MODEL_LOST)),
+                                   EndWorkerFrame(reason="language model lost")])
+
     pipeline = Pipeline([
         transport.input(),
         stt,
@@ -109,8 +139,15 @@ async def _converse(websocket: WebSocket, session: CallSession, opening: Opening
         audio_ends_here(),
         CardRedactor(),  # and out of the turn, where speech-to-text split one over two transcriptions
         llm,
-        ToolFiller(phrases=lines.FILLERS, default_phrase=lines.FILLER),
-        tts,
+        SilenceBudget(default_phrase=lines.FILLER, tool_phrases=lines.FILLERS,
+                      apology=lines.MODEL_APOLOGY, filler_secs=settings.llm_filler_seconds,
+                      on_lost=_model_lost),
+        SpeechGuard(first_clip=clip("greeting"), filler_clip=clip("filler"), lost_clip=clip("line_trouble"),
+                    on_clip=_clip_played, on_lost=lambda: _speech_lost(apologise=False), fallback=fallback,
+                    start_timeout_secs=settings.tts_start_timeout_seconds,
+                    filler_timeout_secs=settings.tts_filler_seconds,
+                    retry_timeout_secs=settings.tts_retry_timeout_seconds),
+        voice,
         transport.output(),
         audio_ends_here(),
         LatencyMeter(on_figures=session.figures),
@@ -134,9 +171,18 @@ async def _converse(websocket: WebSocket, session: CallSession, opening: Opening
         await worker.cancel()
 
     @worker.event_handler("on_pipeline_error")
-    async def _failed(_worker: Any, frame: Any) -> None:
-        if getattr(frame, "fatal", False):
+    async def _failed(_worker: Any, frame: ErrorFrame) -> None:
+        if frame.fatal:
+            # The worker cancels the pipeline next, without the end that hands the caller on.
             session.ending = Ending.FAILED
+            await _transfer_or_hang_up(session, settings, twilio)
+        elif frame.processor in (stt, voice) and not frame.processor.is_usable:
+            # Gave up reconnecting, or every voice is gone; speech-to-text lost, the voice says so.
+            await _speech_lost(apologise=frame.processor is stt)
+        elif frame.processor is llm and frame.category is not ErrorCategory.APPLICATION:
+            # The model's answer failed (a tool's own failure is APPLICATION, and answered).
+            # Through the model, so it follows the failed response's end.
+            await worker.queue_frame(AnswerFailedFrame(reason=frame.error))
 
     async def _wrap_up_when_asked() -> None:
         await wrap_up.wait()
@@ -167,7 +213,11 @@ async def _transfer_or_hang_up(session: CallSession, settings: Settings, twilio:
         return
     transfer = session.ending is Ending.TRANSFERRED and settings.service_desk_number
     try:
-        if transfer:
+        if session.ending is Ending.FAILED:
+            # The agent can no longer talk: Twilio's own voice says what happens, then the desk.
+            transfer = bool(settings.service_desk_number)
+            await twilio.follow(session.call_sid, to_the_desk(settings, "")[0])
+        elif transfer:
             await twilio.transfer(session.call_sid, settings.service_desk_number)
         else:
             await twilio.hang_up(session.call_sid)

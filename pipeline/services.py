@@ -1,6 +1,6 @@
 """Speech-to-text, language model and text-to-speech services, chosen by configuration.
 
-`STT_PROVIDER`, `LLM_PROVIDER` and `TTS_PROVIDER` name a builder below, or
+`STT_PROVIDER`, `LLM_PROVIDER`, `TTS_PROVIDER` (and `TTS_FALLBACK_PROVIDER`) name a builder below, or
 "package.module:function" for one of your own taking (settings, system_prompt) /
 (settings) — so a developer swaps a service without editing the pipeline.
 """
@@ -17,12 +17,16 @@ from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.transcriptions.language import Language
 
 from config.settings import Settings
+from pipeline.llm_budget import BudgetedOpenAILLMService
+from processors.reconnecting_stt import ReconnectingDeepgramSTTService
 
 SAMPLE_RATE = 8000  # Twilio's; nothing gains from resampling phone audio upwards
 
 
 def deepgram_stt(settings: Settings) -> DeepgramSTTService:
-    return DeepgramSTTService(
+    return ReconnectingDeepgramSTTService(
+        reconnect_secs=settings.stt_reconnect_seconds,
+        buffer_secs=settings.stt_buffer_seconds,
         api_key=settings.deepgram_api_key or "",
         base_url=settings.deepgram_base_url or "",
         sample_rate=SAMPLE_RATE,
@@ -38,12 +42,14 @@ def deepgram_stt(settings: Settings) -> DeepgramSTTService:
 
 
 def openai_llm(settings: Settings, system_prompt: str) -> OpenAILLMService:
-    return OpenAILLMService(
+    return BudgetedOpenAILLMService(
         api_key=settings.openai_api_key,
         base_url=settings.openai_base_url,
         settings=OpenAILLMService.Settings(
             model=settings.openai_model, system_instruction=system_prompt, temperature=0.3
         ),
+        first_token_secs=settings.llm_first_token_seconds,
+        answer_secs=settings.llm_answer_seconds,
     )
 
 
@@ -86,12 +92,20 @@ def for_call(settings: Settings, system_prompt: str) -> tuple[Any, Any, Any]:
             _builder(TTS, settings.tts_provider)(settings))
 
 
+def fallback_tts(settings: Settings) -> Any | None:
+    """The call's second voice (TTS_FALLBACK_PROVIDER), if one is configured."""
+    if not settings.tts_fallback_provider:
+        return None
+    return _builder(TTS, settings.tts_fallback_provider)(settings)
+
+
 def missing_keys(settings: Settings) -> dict[str, list[str]]:
     """Environment variables the configured built-in providers still need, and what for."""
     needs = [
         (settings.stt_provider, "speech recognition"),
         (settings.llm_provider, "the conversation"),
         (settings.tts_provider, "the agent's voice"),
+        (settings.tts_fallback_provider, "the agent's second voice"),
     ]
     missing: dict[str, list[str]] = {}
     for provider, purpose in needs:

@@ -2,6 +2,8 @@
 
 Writes to the call log go through one background queue per call, in order, so a slow or
 briefly unreachable database never holds up audio, and every turn is stored as it happens.
+Each write is a journal entry (`crm/journal.py`): while the database is down it waits there,
+in order, and is written once the database is back, so nothing said is lost.
 The log is closed last: after the tools' actions still running when the call ended (a caller
 may hang up while their booking commits), so what those record is never queued behind the end.
 """
@@ -10,20 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, TypeVar
 
 import crm
+from crm import journal
 from crm.customers import CustomerRecord
 from crm.identity import CallerAccess
 from pipeline.opening import CallStart
 from processors.card_redactor import redact_card_numbers
 
-log = logging.getLogger(__name__)
-
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 class Ending(Enum):
@@ -49,9 +52,7 @@ class CallSession:
     access: CallerAccess  # which records the call may see and change
     record: CustomerRecord | None  # the customer's own record (None: unknown, withheld)
     ending: Ending = Ending.CALLER_LEFT
-    _writes: asyncio.Queue[Callable[[], Awaitable[Any]] | None] = field(
-        default_factory=asyncio.Queue, repr=False
-    )
+    _writes: asyncio.Queue[journal.Entry | None] = field(default_factory=asyncio.Queue, repr=False)
     _writer: asyncio.Task[None] | None = field(default=None, repr=False)
     _in_flight: set[asyncio.Future[Any]] = field(default_factory=set, repr=False)
 
@@ -66,32 +67,50 @@ class CallSession:
     def begin(self) -> None:
         self._writer = asyncio.create_task(self._write_in_order(), name=f"call-log-{self.call_sid}")
 
+    def _write(self, op: str, **args: Any) -> None:
+        self._writes.put_nowait(journal.entry(op, self.call_sid, **args))
+
     async def turn(self, role: crm.call_logs.Role, text: str) -> None:
         # A turn joins transcriptions: a card number split over two is whole only here.
-        self._writes.put_nowait(lambda: crm.append_turn(self.call_sid, role, redact_card_numbers(text)))
+        self._write("append_turn", role=role, text=redact_card_numbers(text), at=journal.now())
 
     async def figures(self, figures: dict[str, Any]) -> None:
-        self._writes.put_nowait(lambda: crm.append_metrics(self.call_sid, figures))
+        self._write("append_metrics", figures=figures)
 
     def identified(self, customer_id: int) -> None:
         """The call's own customer is known (found by caller ID, or just created)."""
-        self._writes.put_nowait(lambda: crm.identify_caller(self.call_sid, customer_id))
+        self._write("identify_caller", customer_id=customer_id)
 
     def proof(self, customer_id: int | None) -> None:
         """The caller proved they belong to `customer_id`'s record, or (None) failed to."""
-        self._writes.put_nowait(lambda: crm.record_proof(self.call_sid, customer_id))
+        self._write("record_proof", customer_id=customer_id)
 
     def outcome(self, outcome: str) -> None:
         """A business result (booked, rescheduled, cancelled, confirmed, transferred)."""
-        self._writes.put_nowait(lambda: crm.record_outcome(self.call_sid, outcome))
+        self._write("record_outcome", outcome=outcome)
+
+    def message(self, name: str, phone: str, reason: str) -> None:
+        """A message for a service advisor to call back (`phone` in E.164), stored like the log."""
+        self._write("record_callback_request", customer_id=self.customer_id, name=name, phone=phone,
+                    reason=reason, at=journal.now())
 
     def shielded(self, action: Awaitable[T]) -> Awaitable[T]:
         """`action`, run to its end even if whoever awaits it is cancelled (a barge-in, the
-        caller hanging up); the call log stays open until it has ended."""
+        caller hanging up); the call log stays open until it has ended. A failure after its
+        awaiter was cancelled is logged here, as nobody else is left to see it."""
         running = asyncio.ensure_future(action)
         self._in_flight.add(running)
         running.add_done_callback(self._in_flight.discard)
-        return asyncio.shield(running)
+        awaited = asyncio.shield(running)
+
+        def _unheard(done: asyncio.Future[Any]) -> None:
+            # The one awaiting it was cancelled, so no one else hears how it failed.
+            if awaited.cancelled() and not done.cancelled() and (exc := done.exception()):
+                log.error("call %s: an action that outlived a barge-in or hang-up failed",
+                          self.call_sid, exc_info=exc)
+
+        running.add_done_callback(_unheard)
+        return awaited
 
     async def finish(self) -> None:
         """Wait for the actions still running, flush pending writes, then close the log by how
@@ -107,15 +126,12 @@ class CallSession:
     async def _close(self) -> None:
         while self._in_flight:
             await asyncio.wait(set(self._in_flight))
-        self._writes.put_nowait(lambda: crm.close_call_log(self.call_sid, self.ending.outcome))
+        self._write("close_call_log", outcome=self.ending.outcome)
         self._writes.put_nowait(None)
         if self._writer is not None:
             await self._writer
 
     async def _write_in_order(self) -> None:
+        # To the database, or (down, or this call's earlier writes still waiting) the journal.
         while (write := await self._writes.get()) is not None:
-            try:
-                await write()
-            except Exception:
-                # Keep the call going; the log line keeps what could not be stored.
-                log.exception("call %s: call-log write failed", self.call_sid)
+            await journal.write(write)

@@ -6,7 +6,9 @@ never by the prompt: the caller's own record, and records the caller proves on t
 Bookings are made on a record the call may see (created from `customer_name` for a new
 caller). Writes are shielded from barge-in cancellation and carry an idempotency key, so a
 caller talking over the agent never leaves a half-known booking, and a retry never books
-twice. A tool that fails makes the agent apologise and offer a transfer instead of going quiet.
+twice. A tool that fails makes the agent apologise and offer a transfer instead of going quiet;
+one that finds the database down has the model offer to take a message (`take_message`, which
+works through the outage: it is stored like the call log, `crm/journal.py`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,13 @@ log = logging.getLogger(__name__)
 Answer = dict[str, Any]
 Tool = Callable[..., Awaitable[Answer]]
 
+# What the model hears when a tool finds the database down (the caller has just heard
+# lines.SYSTEM_DOWN): it can still take a message.
+SYSTEM_DOWN = ("The shop's system is down right now, so this cannot be done on this call; the caller"
+               " was just told so. Without apologising again, offer to take a message: ask for the"
+               " caller's name, a number to call them back on and what they need, then call"
+               " take_message.")
+
 
 def _answering(tool: Tool) -> Callable[..., Awaitable[None]]:
     """A tool method that answers JSON, as a direct function: what the model passes beyond the
@@ -53,6 +62,13 @@ def _answering(tool: Tool) -> Callable[..., Awaitable[None]]:
             # Shielded: a barge-in or a hang-up cancels the handler, never a booking half-way,
             # and the call log is not closed before the booking's outcome is in it.
             answer = await self.session.shielded(tool(self, params, **known))
+        except crm.DatabaseUnavailable:
+            log.warning("call %s: tool %s: database unavailable", self.session.call_sid,
+                        params.function_name)
+            # Said at once, before the model's offer to take a message (which takes a moment).
+            await params.llm.push_frame(TTSSpeakFrame(lines.SYSTEM_DOWN))
+            await params.result_callback({"error": SYSTEM_DOWN})
+            return
         except Exception:
             log.exception("call %s: tool %s failed", self.session.call_sid, params.function_name)
             await params.result_callback(
@@ -75,7 +91,7 @@ class CallTools:
     def schema(self) -> ToolsSchema:
         tools = [self.lookup_customer, self.get_vehicle_info, self.check_availability,
                  self.book_appointment, self.reschedule_appointment, self.cancel_appointment,
-                 self.transfer_to_human, self.end_call]
+                 self.take_message, self.transfer_to_human, self.end_call]
         if self.session.start.appointment_id is not None:
             tools.append(self.confirm_appointment)
         return ToolsSchema(standard_tools=tools)
@@ -239,6 +255,33 @@ class CallTools:
         """The caller's own record as it now stands, for the tools that rely on it."""
         if self.session.record is not None:
             self.session.record = await crm.customer_record(self.session.record.customer.phone)
+
+    @_answering
+    async def take_message(self, params: FunctionCallParams, name: str, reason: str,
+                           callback_number: str | None = None) -> Answer:
+        """Leave a message for a service advisor to call the caller back: when the system is
+        down, when nobody can take the call now, or when the caller asks for a call back.
+
+        Args:
+            name: The caller's name, as they gave it.
+            reason: What they need, in a few words.
+            callback_number: The number to call back on; leave it out to use the caller ID.
+        """
+        said_name, need = _text(name), _text(reason)
+        if not said_name or not need:
+            return {"taken": False, "reason": "Ask for the caller's name and what they need first."}
+        number = _text(callback_number) or self.session.access.number
+        if number is None:
+            return {"taken": False, "reason": "The caller ID is withheld: ask for a number to call"
+                                              " back on and pass it as callback_number."}
+        try:
+            number = e164(number, self._settings.phone_region)
+        except ValueError:
+            return {"taken": False, "reason": "That is not a number we can call: ask for it again,"
+                                              " with the area code."}
+        self.session.message(said_name, number, need)
+        return {"taken": True, "callback_number": number,
+                "note": "Read the number back and tell the caller a service advisor will call them."}
 
     # --- handing the call on ---------------------------------------------------------------
 

@@ -55,6 +55,11 @@ class TwilioRest:
         twiml.dial(number)
         await self._update(call_sid, twiml=str(twiml))
 
+    async def follow(self, call_sid: str, twiml: VoiceResponse) -> None:
+        """Have the live call follow `twiml` instead (say something, dial); Twilio ends our media
+        stream as it does."""
+        await self._update(call_sid, twiml=str(twiml))
+
     async def place_call(self, **fields: Any) -> str:
         """Create an outbound call (`to`, `from_`, `url`, ...); returns its SID."""
         call = await self._client.calls.create_async(**fields)

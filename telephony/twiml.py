@@ -13,7 +13,8 @@ def desk_words(settings: Settings, apology: str) -> str:
     """`apology`, then that the caller goes to the service desk, or without one a request to call
     back: what a caller hears when the agent cannot (or can no longer) take the call."""
     desk = settings.service_desk_number
-    return apology.format(shop=settings.shop_name) + (lines.TO_THE_DESK if desk else lines.CALL_BACK_LATER)
+    words = apology.format(shop=settings.shop_name) + (lines.TO_THE_DESK if desk else lines.CALL_BACK_LATER)
+    return words.strip()  # an empty apology leaves the desk's words alone
 
 
 def to_the_desk(settings: Settings, apology: str) -> tuple[VoiceResponse, str]:

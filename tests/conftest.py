@@ -47,9 +47,19 @@ def server_url(data_dir: Path) -> Iterator[str]:
     get_server(data_dir / "postgres").cleanup()  # stop it before its folder goes
 
 
+def _for_this_worker(url: str) -> str:
+    """`url` with a Redis database of this pytest-xdist worker's own (`make test` runs two):
+    worker N takes the Nth database below the configured one, so no run flushes another's."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    parts = urlsplit(url)
+    database = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(database - worker) % 16}"))
+
+
 @pytest.fixture(scope="session")
 def redis_url(data_dir: Path) -> Iterator[str]:
-    url = os.environ.get("REDIS_URL") or embedded.redis_url(data_dir)
+    configured = os.environ.get("REDIS_URL")
+    url = _for_this_worker(configured) if configured else embedded.redis_url(data_dir)
     redis.Redis.from_url(url).flushdb()
     yield url
     if not os.environ.get("REDIS_URL"):

@@ -10,7 +10,7 @@ import psycopg
 
 import calendar_adapter
 import crm
-from config.lines import APOLOGY
+from config.lines import SYSTEM_DOWN
 from config.settings import get_settings
 from telephony.webhooks import ATTESTED_VERSTAT
 from tests.audio import TEXTS, load
@@ -98,7 +98,7 @@ async def test_known_caller_books_an_oil_change(launcher: Launcher, database_url
     offered = launcher.openai.requests[0].tool_names
     assert set(offered) == {"lookup_customer", "get_vehicle_info", "check_availability",
                             "book_appointment", "reschedule_appointment", "cancel_appointment",
-                            "transfer_to_human", "end_call"}
+                            "take_message", "transfer_to_human", "end_call"}
     assert DESK_NUMBER not in str(launcher.twilio.updates)  # hung up, not transferred
 
 
@@ -224,7 +224,8 @@ async def test_status_callback_closes_a_call_whose_stream_never_came(launcher: L
 async def test_a_failing_tool_becomes_an_apology_not_dead_air(
         launcher: Launcher, database_url: str, server_url: str) -> None:
     launcher.deepgram.add_script(TEXTS["book_oil_change"])
-    launcher.policy.add(ToolCalls([Call("lookup_customer", {"phone": "+12125550123"})]))
+    offer = "I can take a message for an advisor to call you back. What's your name?"
+    launcher.policy.add(ToolCalls([Call("lookup_customer", {"phone": "+12125550123"})]), Reply(offer))
     name = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
     caller = await launcher.ring("+16465550148")
     async with caller:
@@ -236,14 +237,15 @@ async def test_a_failing_tool_becomes_an_apology_not_dead_air(
                                 " WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
             try:
                 await caller.say(load("book_oil_change"))
-                await launcher.deepgram.wait_for_spoken(3, timeout=15)  # greeting, filler, apology
+                await launcher.deepgram.wait_for_spoken(4, timeout=15)  # greeting, filler, apology, offer
             finally:
                 await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         await caller.wait_for_bot_silence(timeout=15)
         assert not caller.closed  # the caller is still on the line, and can be transferred
         await caller.hang_up()
-    assert launcher.deepgram.spoken[1:] == ["One moment, please.", APOLOGY]  # filler, then apology
-    assert len(launcher.openai.requests) == 1  # the apology needed no second model turn
+    # Filler, the apology at once, then the model's offer to take a message (it was told to).
+    assert launcher.deepgram.spoken[1:] == ["One moment, please.", SYSTEM_DOWN, offer]
+    assert "take_message" in str(launcher.openai.requests[1].tool_results())
     assert (await closed_log(caller.call_sid))["outcome"] == "caller_hung_up"
 
 

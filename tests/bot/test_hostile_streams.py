@@ -23,11 +23,12 @@ import crm
 from config.settings import get_settings
 from telephony.serializer import MAX_MEDIA_BYTES, MAX_MESSAGE_BYTES
 from tests.audio import TEXTS, load
-from tests.bot.conftest import Launcher, _free_socket
+from tests.bot.conftest import DESK_NUMBER, Launcher, _free_socket
 from tests.fakes.openai import Reply
 from tests.fakes.twilio_caller import FRAME_SECONDS, TwilioCaller, new_sid
 
 POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
 MESSAGE_TOO_BIG = 1009
 # Reply time allowed on top of the same call's reply time alone. The hold-up this guards
 # against (a 2 MiB media message's minutes of audio going to speech-to-text) delayed a normal
@@ -201,7 +202,7 @@ async def test_a_client_leaving_mid_handshake_is_let_go_quietly(
     await _healthy(launcher)
 
 
-async def test_a_database_down_at_the_stream_claim_is_a_refusal(
+async def test_a_database_down_at_the_stream_claim_hands_the_call_to_the_desk(
         launcher: Launcher, logs: pytest.LogCaptureFixture, database_url: str, server_url: str) -> None:
     caller = await launcher.ring("+16465550160")
     name = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
@@ -216,9 +217,12 @@ async def test_a_database_down_at_the_stream_claim_is_a_refusal(
                 await caller.wait_closed(timeout=15)
         finally:
             await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-    assert caller.closed_by_server and caller.close_code == POLICY_VIOLATION
-    assert _lines(logs, "bot.media_stream") == [
-        f"refusing media stream for {caller.call_sid}: database unavailable to claim the stream"]
+    # Not a silent refusal: Twilio was told to apologise and dial the desk, then the stream closed.
+    assert caller.closed_by_server and caller.close_code == TRY_AGAIN_LATER
+    (update,) = [u for u in launcher.twilio.updates if u.call_sid == caller.call_sid]
+    assert f"<Dial>{DESK_NUMBER}</Dial>" in (update.get("Twiml") or "")
+    assert [line.split(" (")[0] for line in _lines(logs, "bot.media_stream")] == [
+        f"call {caller.call_sid}: database unavailable to claim the stream"]
     assert _trouble(logs) == []
     await _healthy(launcher)
 

@@ -40,6 +40,13 @@ encoding fails loudly instead of being misread.
 
 With ``api_key`` set, a handshake whose ``Authorization`` is not ``Token <key>``
 is refused with HTTP 401 (the SDK turns that into ``ApiError(401)``).
+
+Fault switches, flipped by a test at any moment: :meth:`drop_listen` cuts every open
+speech-to-text socket (close code 1011, as a server failing mid-stream sends);
+``refuse_listen`` / ``refuse_speak`` set to an HTTP status refuse new handshakes of
+that API with it (``None``, the default, accepts them; refusals are counted in
+``refused``); ``tts_stalled`` makes text-to-speech take ``Speak``/``Flush`` and answer
+nothing at all, neither audio nor ``Flushed``, as a provider that hangs.
 """
 
 from __future__ import annotations
@@ -272,6 +279,21 @@ class FakeDeepgram(LoopbackServer):
         self.rejected_handshakes: list[dict[str, str]] = []
         self.utterances_detected = 0  # energy segments started, across connections
         self.unscripted_utterances: list[int] = []  # indexes past the end of the script
+        # Fault switches (see the module docstring).
+        self.refuse_listen: int | None = None
+        self.refuse_speak: int | None = None
+        self.tts_stalled = False
+        self.refused: dict[str, int] = {"/v1/listen": 0, "/v1/speak": 0}
+        self._listening: set[web.WebSocketResponse] = set()
+
+    # -- faults ------------------------------------------------------------------
+
+    async def drop_listen(self) -> int:
+        """Cut every open speech-to-text socket (1011); returns how many were open."""
+        open_sockets = [ws for ws in self._listening if not ws.closed]
+        for ws in open_sockets:
+            await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"fake dropped the stream")
+        return len(open_sockets)
 
     # -- script ----------------------------------------------------------------
 
@@ -339,6 +361,13 @@ class FakeDeepgram(LoopbackServer):
         """Refuse a handshake with the wrong key (401) or for audio other than linear16 (400);
         else open the websocket, tagged with a request id as Deepgram tags it."""
         query = {k: request.query.getall(k)[-1] for k in request.query}
+        refusal = self.refuse_listen if request.path == "/v1/listen" else self.refuse_speak
+        if refusal is not None:
+            self.refused[request.path] += 1
+            refused = web.HTTPException(text=json.dumps({"err_code": "UNAVAILABLE", "err_msg": "refused"}),
+                                        content_type="application/json")
+            refused.set_status(refusal)
+            raise refused
         if self.api_key is not None and request.headers.get("Authorization") != f"Token {self.api_key}":
             self.rejected_handshakes.append({"path": request.path, **dict(request.headers)})
             raise web.HTTPUnauthorized(
@@ -364,6 +393,7 @@ class FakeDeepgram(LoopbackServer):
         query, ws, request_id = await self._accept(request)
         conn = SttConnection(query=query, headers=dict(request.headers))
         self.stt_connections.append(conn)
+        self._listening.add(ws)
         session = _SttSession(self, conn, ws, request_id)
         watchdog = self._spawn(session.watchdog())
         try:
@@ -387,6 +417,7 @@ class FakeDeepgram(LoopbackServer):
                         await session.send_error(f"unknown message type {kind!r}", msg.data)
         finally:
             watchdog.cancel()
+            self._listening.discard(ws)
             if not ws.closed:
                 await ws.close()
         return ws
@@ -422,6 +453,8 @@ class FakeDeepgram(LoopbackServer):
                     data = {"type": "<invalid json>", "raw": msg.data}
                 conn.messages.append(data)
                 kind = data.get("type")
+                if self.tts_stalled:
+                    continue  # takes everything, answers nothing
                 if kind == "Speak":
                     session.buffer.append(str(data.get("text", "")))
                 elif kind == "Flush":

@@ -9,7 +9,10 @@ The policy is any callable, sync or async, taking a :class:`ChatRequest` and
 returning a :class:`Reply` (text), :class:`ToolCalls` (one or more function
 calls, optionally with text), a :class:`Fail` (an HTTP error in OpenAI's error
 shape) or a plain ``str``. :class:`ScriptedPolicy` plays a list of such steps in
-order.
+order. Faults mid-answer wrap a reply: :class:`Stall` stops streaming for a while
+(before the first token, or part-way through), :class:`Drop` closes the connection
+part-way through without finishing the stream. "Fails once, then answers" is a
+script of ``[Fail(500), Reply(...)]``.
 
 Streaming (``"stream": true``) follows OpenAI's SSE format: ``data: {chunk}``
 lines of ``chat.completion.chunk`` objects. The first chunk carries
@@ -84,7 +87,27 @@ class Fail:
     code: str | None = None
 
 
-Result: TypeAlias = Reply | ToolCalls | Fail | str
+@dataclass(frozen=True)
+class Stall:
+    """Answer ``result``, but stop for ``seconds`` once ``after_chars`` characters of its
+    text and arguments went out (0: after the headers, before the first chunk). The stall
+    ends early when the client goes away."""
+
+    result: Reply | ToolCalls
+    seconds: float
+    after_chars: int = 0
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Start answering ``result``, then close the connection without finishing the stream
+    once ``after_chars`` characters of its text and arguments went out."""
+
+    result: Reply | ToolCalls
+    after_chars: int = 0
+
+
+Result: TypeAlias = Reply | ToolCalls | Fail | Stall | Drop | str
 
 
 @dataclass
@@ -305,7 +328,8 @@ class FakeOpenAI(LoopbackServer):
         return deltas, "tool_calls", generated
 
     async def _stream(
-        self, request: web.Request, chat: ChatRequest, result: Reply | ToolCalls, model: str
+        self, request: web.Request, chat: ChatRequest, result: Reply | ToolCalls | Stall | Drop,
+        model: str,
     ) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={
@@ -321,7 +345,10 @@ class FakeOpenAI(LoopbackServer):
             "model": model,
             "system_fingerprint": "fp_fake",
         }
-        deltas, finish, generated = self._deltas(result)
+        fault = result if isinstance(result, (Stall, Drop)) else None
+        stall = fault if isinstance(fault, Stall) else None
+        drop = fault if isinstance(fault, Drop) else None
+        deltas, finish, generated = self._deltas(fault.result if fault else result)
         chunks: list[dict[str, Any]] = [
             {
                 **base,
@@ -341,8 +368,18 @@ class FakeOpenAI(LoopbackServer):
             chunks.append({**base, "choices": [], "usage": self._usage(chat.body, generated)})
         try:
             await response.prepare(request)
+            sent_chars = 0
             for chunk in chunks:
+                if stall and sent_chars >= stall.after_chars:
+                    await _pause(request, stall.seconds)
+                    stall = None
+                if drop and sent_chars >= drop.after_chars:
+                    chat.disconnected = True
+                    if request.transport is not None:
+                        request.transport.abort()  # no final chunk: the client sees a cut stream
+                    return response
                 await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                sent_chars += _chars(chunk)
                 if self.chunk_delay > 0:
                     await asyncio.sleep(self.chunk_delay)
             await response.write(b"data: [DONE]\n\n")
@@ -354,6 +391,26 @@ class FakeOpenAI(LoopbackServer):
             chat.disconnected = True
             raise
         return response
+
+
+def _chars(chunk: dict[str, Any]) -> int:
+    """Characters of text and function arguments one chunk carries."""
+    count = 0
+    for choice in chunk.get("choices") or []:
+        delta = choice.get("delta") or {}
+        count += len(delta.get("content") or "")
+        for call in delta.get("tool_calls") or []:
+            count += len((call.get("function") or {}).get("arguments") or "")
+    return count
+
+
+async def _pause(request: web.Request, seconds: float) -> None:
+    """Sleep up to ``seconds``, ending as soon as the client has closed the connection."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if request.transport is None or request.transport.is_closing():
+            return
+        await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
 
 def _error(status: int, message: str, type_: str = "server_error", code: str | None = None) -> web.Response:

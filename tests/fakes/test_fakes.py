@@ -28,7 +28,7 @@ from pipecat.services.llm_service import FunctionCallParams  # module level: Pip
 from tests.audio import NAMES, TEXTS, load, silence
 from tests.fakes._pcm import tone
 from tests.fakes.deepgram import FakeDeepgram, count_utterances
-from tests.fakes.openai import Call, ChatRequest, Fail, FakeOpenAI, Reply, ToolCalls
+from tests.fakes.openai import Call, ChatRequest, Drop, Fail, FakeOpenAI, Reply, Stall, ToolCalls
 from tests.fakes.twilio_caller import (
     TwilioCaller,
     inbound_call_params,
@@ -247,6 +247,56 @@ async def test_deepgram_refuses_audio_other_than_linear16(path: str) -> None:
             await session.ws_connect(f"{dg.ws_base_url}{path}?encoding=mulaw&sample_rate=8000")
     assert refused.value.status == 400
     assert dg.stt_connections == [] and dg.tts_connections == []
+
+
+@pytest.mark.asyncio
+async def test_deepgram_switches_drop_and_refuse_speech_to_text() -> None:
+    listen = "/v1/listen?encoding=linear16&sample_rate=8000"
+    async with FakeDeepgram() as dg, aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(dg.ws_base_url + listen)
+        await ws.send_bytes(tone(0.1, RATE))
+        await dg.wait_until(lambda: dg.stt_connections[0].bytes_received > 0)
+        assert await dg.drop_listen() == 1
+        assert (await ws.receive()).type == aiohttp.WSMsgType.CLOSE
+        assert ws.close_code == 1011  # a server failing mid-stream
+        dg.refuse_listen = 503
+        for _ in range(2):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await session.ws_connect(dg.ws_base_url + listen)
+            assert refused.value.status == 503
+        dg.refuse_listen = None  # back
+        again = await session.ws_connect(dg.ws_base_url + listen)
+        await again.close()
+        assert await dg.drop_listen() == 0  # nothing left open to drop
+    assert dg.refused == {"/v1/listen": 2, "/v1/speak": 0}
+    assert len(dg.stt_connections) == 2
+
+
+@pytest.mark.asyncio
+async def test_deepgram_switches_refuse_and_stall_text_to_speech() -> None:
+    speak = "/v1/speak?encoding=linear16&sample_rate=8000"
+    async with FakeDeepgram(tts_ms_per_char=10) as dg, aiohttp.ClientSession() as session:
+        dg.refuse_speak = 429
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(dg.ws_base_url + speak)
+        assert refused.value.status == 429 and dg.refused["/v1/speak"] == 1
+        dg.refuse_speak = None
+        ws = await session.ws_connect(dg.ws_base_url + speak)
+        assert json.loads((await ws.receive()).data)["type"] == "Metadata"
+        dg.tts_stalled = True
+        await ws.send_json({"type": "Speak", "text": "Hello there."})
+        await ws.send_json({"type": "Flush"})
+        with pytest.raises(TimeoutError):  # neither audio nor Flushed
+            await ws.receive(timeout=0.5)
+        assert [m["type"] for m in dg.tts_connections[0].messages] == ["Speak", "Flush"]
+        assert dg.spoken == []
+        dg.tts_stalled = False  # answers again
+        await ws.send_json({"type": "Speak", "text": "Hello again."})
+        await ws.send_json({"type": "Flush"})
+        audio = (await ws.receive(timeout=2)).data
+        assert isinstance(audio, bytes) and audio
+        await ws.close()
+    assert dg.spoken == ["Hello again."]
 
 
 # ---------------------------------------------------------------------------------
@@ -559,6 +609,68 @@ async def test_openai_records_client_disconnect_mid_stream() -> None:
         await stream.close()  # what an interruption does to Pipecat's stream
         await fake.wait_until(lambda: fake.requests[0].disconnected, 3)
     assert not fake.requests[0].completed
+
+
+@pytest.mark.asyncio
+async def test_openai_stalls_before_the_first_token_and_mid_answer() -> None:
+    from openai import AsyncOpenAI
+
+    steps = [Stall(Reply("Hello there, friend."), 1.0), Stall(Reply("Hello there, friend."), 1.0, 8)]
+    answers: list[list[tuple[float, str]]] = []  # per request: (seconds since asking, text piece)
+    async with (
+        FakeOpenAI(steps, chunk_chars=4) as fake,
+        AsyncOpenAI(api_key="x", base_url=fake.api_base, max_retries=0) as client,
+    ):
+        for _ in steps:
+            asked = time.monotonic()
+            stream = await client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "hi"}], stream=True)
+            answers.append([(time.monotonic() - asked, chunk.choices[0].delta.content)
+                            async for chunk in stream
+                            if chunk.choices and chunk.choices[0].delta.content])
+    for answer in answers:
+        assert "".join(text for _, text in answer) == "Hello there, friend."
+    before, during = ([b[0] - a[0] for a, b in itertools.pairwise(answer)] for answer in answers)
+    assert answers[0][0][0] >= 0.95 and max(before) < 0.5  # the wait came before the first token
+    # ...and here after "Hello th" (8 characters): the third piece waited.
+    assert answers[1][0][0] < 0.5 and during[1] >= 0.95 and max(during[:1] + during[2:]) < 0.5
+    assert [r.completed for r in fake.requests] == [True, True]
+
+
+@pytest.mark.asyncio
+async def test_openai_stall_ends_when_the_client_leaves() -> None:
+    import openai
+
+    async with (
+        FakeOpenAI([Stall(Reply("Never mind."), 30)]) as fake,
+        openai.AsyncOpenAI(api_key="x", base_url=fake.api_base, max_retries=0, timeout=0.3) as client,
+    ):
+        stream = await client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], stream=True)
+        with pytest.raises(openai.APITimeoutError):
+            async for _ in stream:
+                pass
+        await fake.wait_until(lambda: fake.requests[0].disconnected, 3)  # not after 30 s
+    assert not fake.requests[0].completed
+
+
+@pytest.mark.asyncio
+async def test_openai_drops_the_connection_part_way() -> None:
+    import openai
+
+    async with (
+        FakeOpenAI([Drop(Reply("I can do Tuesday at ten."), 8)], chunk_chars=4) as fake,
+        openai.AsyncOpenAI(api_key="x", base_url=fake.api_base, max_retries=0) as client,
+    ):
+        stream = await client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], stream=True)
+        received = ""
+        with pytest.raises(openai.APIConnectionError) as cut:
+            async for chunk in stream:
+                received += (chunk.choices and chunk.choices[0].delta.content) or ""
+    assert not isinstance(cut.value, openai.APITimeoutError)  # a cut, not a wait
+    assert received == "I can do"  # the pieces sent before the cut arrived
+    assert fake.requests[0].disconnected and not fake.requests[0].completed
 
 
 # ---------------------------------------------------------------------------------
