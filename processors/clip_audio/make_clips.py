@@ -36,36 +36,35 @@ sys.path.insert(0, str(HERE.parent.parent))
 from processors.clips import CLIP_LINES  # noqa: E402
 
 VOICE = "en-us"
-WORDS_PER_MINUTE = "160"
+TRIM = ["silence", "1", "0.02", "0.5%", "reverse", "silence", "1", "0.02", "0.5%", "reverse"]
+WAV_8K = ["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer"]
 
 
-def make(name: str, text: str, tmp: Path) -> Path:
-    """Synthesise one line and convert it to an 8 kHz 16-bit WAV."""
-    wav = tmp / f"{name}.wav"
-    out = HERE / f"{name}.wav"
-    subprocess.run(["espeak-ng", "-v", VOICE, "-s", WORDS_PER_MINUTE, "-w", str(wav), text], check=True)
-    subprocess.run(
-        [
-            "sox", "-D", str(wav),
-            "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(out),
-            "silence", "1", "0.02", "0.5%", "reverse",
-            "silence", "1", "0.02", "0.5%", "reverse",
-            "pad", "0.05", "0.1",
-        ],
-        check=True,
-    )  # fmt: skip
+def record(text: str, out: Path, sox_format: list[str], pad: tuple[float, float], *,
+           words_per_minute: int = 160) -> Path:
+    """Synthesise `text` with espeak-ng and convert it with sox (`sox_format`: the output
+    options), trimmed of espeak's silences and padded with `pad` seconds before and after.
+    tests/audio/make_fixtures.py records the callers' speech the same way."""
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "espeak.wav"
+        subprocess.run(["espeak-ng", "-v", VOICE, "-s", str(words_per_minute), "-w", str(wav), text],
+                       check=True)
+        subprocess.run(["sox", "-D", str(wav), *sox_format, str(out), *TRIM,
+                        "pad", str(pad[0]), str(pad[1])], check=True)
     return out
 
 
+def missing_tools() -> list[str]:
+    return [tool for tool in ("espeak-ng", "sox") if shutil.which(tool) is None]
+
+
 def main() -> int:
-    for tool in ("espeak-ng", "sox"):
-        if shutil.which(tool) is None:
-            print(f"{tool} not found: apt-get install -y espeak-ng sox", file=sys.stderr)
-            return 2
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, text in CLIP_LINES.items():
-            out = make(name, text, Path(tmp))
-            print(f"{out.name}: {out.stat().st_size} bytes  {text!r}")
+    if missing_tools():
+        print(f"{', '.join(missing_tools())} not found: apt-get install -y espeak-ng sox", file=sys.stderr)
+        return 2
+    for name, text in CLIP_LINES.items():
+        out = record(text, HERE / f"{name}.wav", WAV_8K, (0.05, 0.1))
+        print(f"{out.name}: {out.stat().st_size} bytes  {text!r}")
     (HERE / "texts.json").write_text(json.dumps(CLIP_LINES, indent=2) + "\n")
     return 0
 

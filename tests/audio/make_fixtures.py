@@ -23,50 +23,29 @@ Run from anywhere: ``python tests/audio/make_fixtures.py``.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent.parent))
+ROOT = HERE.parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "processors" / "clip_audio")]
+
+from make_clips import missing_tools, record  # noqa: E402
 
 from tests.audio import TEXTS  # noqa: E402
 
-VOICE = "en-us"
-WORDS_PER_MINUTE = "150"
-
-
-def make(name: str, text: str, tmp: Path) -> Path:
-    """Synthesise one utterance and convert it to 8 kHz mu-law raw."""
-    wav = tmp / f"{name}.wav"
-    out = HERE / f"{name}.ulaw"
-    spoken = text.replace(",", "")  # espeak pauses ~0.2 s at commas: VAD would split the turn
-    subprocess.run(["espeak-ng", "-v", VOICE, "-s", WORDS_PER_MINUTE, "-w", str(wav), spoken], check=True)
-    subprocess.run(
-        [
-            "sox", "-D", str(wav),
-            "-r", "8000", "-c", "1", "-e", "u-law", "-t", "raw", str(out),
-            "silence", "1", "0.02", "0.5%", "reverse",
-            "silence", "1", "0.02", "0.5%", "reverse",
-            "pad", "0.1", "0.2",
-        ],
-        check=True,
-    )  # fmt: skip
-    return out
+ULAW_8K = ["-r", "8000", "-c", "1", "-e", "u-law", "-t", "raw"]
 
 
 def main() -> int:
-    for tool in ("espeak-ng", "sox"):
-        if shutil.which(tool) is None:
-            print(f"{tool} not found: apt-get install -y espeak-ng sox", file=sys.stderr)
-            return 2
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, text in TEXTS.items():
-            out = make(name, text, Path(tmp))
-            size = out.stat().st_size
-            print(f"{out.name}: {size} bytes, {size / 8000:.2f} s  {text!r}")
+    if missing_tools():
+        print(f"{', '.join(missing_tools())} not found: apt-get install -y espeak-ng sox", file=sys.stderr)
+        return 2
+    for name, text in TEXTS.items():
+        spoken = text.replace(",", "")  # espeak pauses ~0.2 s at commas: VAD would split the turn
+        out = record(spoken, HERE / f"{name}.ulaw", ULAW_8K, (0.1, 0.2), words_per_minute=150)
+        size = out.stat().st_size
+        print(f"{out.name}: {size} bytes, {size / 8000:.2f} s  {text!r}")
     return 0
 
 
