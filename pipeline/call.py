@@ -122,14 +122,19 @@ async def _converse(websocket: WebSocket, session: CallSession, opening: Opening
         apology = [TTSSpeakFrame(lines.LINE_TROUBLE)] if apologise else []
         await worker.queue_frames([*apology, EndWorkerFrame(reason="speech lost")])
 
-    async def _model_lost() -> None:
-        """The language model failed two answers running, so it cannot make the transfer it
-        offered: the caller goes to the service desk (or is asked to call back), as on wrap-up."""
+    async def _hand_on(apology: str, reason: str) -> None:
+        """`apology`, then that the caller goes on with a person (as the busy answer says), or
+        without a desk a request to call back; the end of the call then transfers or hangs up
+        (end_of_call). Behind whatever the agent is saying; nothing if the call is already ending."""
         if session.ending is not Ending.CALLER_LEFT:
-            return  # already ending
+            return
         session.ending = Ending.TRANSFERRED if settings.service_desk_number else Ending.AGENT_HUNG_UP
-        await worker.queue_frames([TTSSpeakFrame(desk_words(settings, lines.MODEL_LOST)),
-                                   EndWorkerFrame(reason="language model lost")])
+        await worker.queue_frames([TTSSpeakFrame(desk_words(settings, apology)),
+                                   EndWorkerFrame(reason=reason)])
+
+    async def _model_lost() -> None:
+        # Two answers running failed: the model cannot make the transfer it offered.
+        await _hand_on(lines.MODEL_LOST, "language model lost")
 
     pipeline = Pipeline([
         transport.input(),
@@ -186,13 +191,7 @@ async def _converse(websocket: WebSocket, session: CallSession, opening: Opening
 
     async def _wrap_up_when_asked() -> None:
         await wrap_up.wait()
-        if session.ending is not Ending.CALLER_LEFT:
-            return  # already saying goodbye or being transferred
-        # A call cut short goes on with a person when the shop has a desk, as the busy answer does.
-        session.ending = Ending.TRANSFERRED if settings.service_desk_number else Ending.AGENT_HUNG_UP
-        words = desk_words(settings, lines.WRAPPING_UP)
-        # Behind whatever the agent is saying; the end of the call then hands it on (end_of_call).
-        await worker.queue_frames([TTSSpeakFrame(words), EndWorkerFrame(reason="launcher shutting down")])
+        await _hand_on(lines.WRAPPING_UP, "launcher shutting down")
 
     wrapping_up = asyncio.create_task(_wrap_up_when_asked(), name=f"wrap-up-{start.call_sid}")
     try:
