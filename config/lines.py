@@ -25,7 +25,7 @@ CALL_BACK_LATER = " Please call us back in a few minutes. Thank you, goodbye."
 
 # --- when the agent's voice fails --------------------------------------------------------
 
-# Played from a clip recorded in advance (processors/clip_audio/, remade by its make_clips.py
+# Played from a clip recorded in advance (pipeline/clip_audio/, remade by its make_clips.py
 # after a change) when the greeting's text-to-speech fails: no shop name, so one clip fits all.
 GREETING_FALLBACK = "Thanks for calling, this is the virtual service assistant. How can I help?"
 # Said (through text-to-speech, else from its clip) when speech-to-text or text-to-speech is
@@ -36,7 +36,7 @@ LINE_TROUBLE = "I'm sorry, I'm having trouble with this line."
 
 # Said once per caller turn while nothing else is on its way, LLM_FILLER_SECONDS after the caller's
 # turn ended or a tool started: by the tool's name while one runs, else FILLER. FILLER is also
-# played from a clip (processors/clip_audio/, remade by its make_clips.py after a change) when
+# played from a clip (pipeline/clip_audio/, remade by its make_clips.py after a change) when
 # the agent's words do not start playing within TTS_FILLER_SECONDS.
 FILLERS = {
     "check_availability": "One moment, I'm checking the schedule.",

@@ -30,6 +30,7 @@ from pipecat.workers.runner import WorkerRunner
 from config import lines
 from config.settings import Settings
 from pipeline import services
+from pipeline.clips import clip
 from pipeline.opening import CallStart, Opening, open_call
 from pipeline.services import SAMPLE_RATE
 from pipeline.session import CallSession, Ending
@@ -37,10 +38,9 @@ from pipeline.tools import CallTools
 from pipeline.turns import caller_turns, reprompt_when_silent
 from processors.audio_ends_here import audio_ends_here
 from processors.card_redactor import CardRedactor
-from processors.clips import Clip, clip
 from processors.latency_meter import LatencyMeter
 from processors.silence_budget import AnswerFailedFrame, SilenceBudget
-from processors.speech_guard import SpeechGuard
+from processors.speech_guard import Clip, SpeechGuard
 from telephony.rest import TwilioRest
 from telephony.serializer import CallEndingTwilioSerializer
 from telephony.twiml import desk_words, to_the_desk

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pipecat.frames.frames import (
@@ -24,10 +25,24 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-from processors.clips import Clip
-
 CLIP_CHUNK_SECS = 0.04  # the output transport's own chunk size
 ABANDONED_ERRORS_SECS = 0.1  # errors of an attempt given up on still arrive for a moment
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A line recorded in advance, played when text-to-speech cannot say it."""
+
+    name: str
+    text: str
+    audio: bytes  # 16-bit little-endian mono PCM
+    sample_rate: int
+
+    @property
+    def seconds(self) -> float:
+        """How long it plays."""
+        return len(self.audio) / 2 / self.sample_rate
+
 
 
 class SpeechGuard(FrameProcessor):

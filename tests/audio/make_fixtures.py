@@ -28,7 +28,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "processors" / "clip_audio")]
+sys.path[:0] = [str(ROOT), str(ROOT / "pipeline" / "clip_audio")]
 
 from make_clips import missing_tools, record  # noqa: E402
 

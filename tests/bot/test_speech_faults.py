@@ -12,7 +12,7 @@ import pytest
 
 from config import lines
 from config.settings import get_settings
-from processors.clips import clip
+from pipeline.clips import clip
 from tests.audio import TEXTS, load
 from tests.bot.conftest import DESK_NUMBER, Launcher
 from tests.bot.test_calls import closed_log

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 import wave
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from config import lines
+from processors.speech_guard import Clip
 
 CLIP_AUDIO = Path(__file__).resolve().with_name("clip_audio")
 
@@ -21,19 +21,6 @@ CLIP_LINES: dict[str, str] = {
     "filler": lines.FILLER,
 }
 """Clip name -> the line it says."""
-
-
-@dataclass(frozen=True)
-class Clip:
-    name: str
-    text: str
-    audio: bytes  # 16-bit little-endian mono PCM
-    sample_rate: int
-
-    @property
-    def seconds(self) -> float:
-        """How long it plays."""
-        return len(self.audio) / 2 / self.sample_rate
 
 
 @cache

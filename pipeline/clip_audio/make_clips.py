@@ -4,8 +4,8 @@ Why: when text-to-speech fails, the agent still says a few fixed lines (the gree
 "one moment" while its words are said again, its apology before a transfer) from
 recordings made in advance, since nothing may be fetched or synthesised during a call
 and the cloud voice is the thing that failed. This script documents exactly how the
-committed files were made; the call only reads them (:func:`processors.clips.clip`).
-Rerun it after rewording one of those lines (``processors.clips.CLIP_LINES``): it also
+committed files were made; the call only reads them (:func:`pipeline.clips.clip`).
+Rerun it after rewording one of those lines (``pipeline.clips.CLIP_LINES``): it also
 writes ``texts.json``, the text each file was made from, which a test compares with the
 lines.
 
@@ -18,7 +18,7 @@ Each clip is 8 kHz mono 16-bit PCM WAV (the pipeline's output format), made like
    ``-D`` turns dither off so the output is reproducible).
 
 Requires ``espeak-ng`` and ``sox`` (``apt-get install -y espeak-ng sox``).
-Run from anywhere: ``python processors/clip_audio/make_clips.py``.
+Run from anywhere: ``python pipeline/clip_audio/make_clips.py``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
-from processors.clips import CLIP_LINES  # noqa: E402
+from pipeline.clips import CLIP_LINES  # noqa: E402
 
 VOICE = "en-us"
 TRIM = ["silence", "1", "0.02", "0.5%", "reverse", "silence", "1", "0.02", "0.5%", "reverse"]
