@@ -25,7 +25,8 @@ def banner(settings: Settings) -> list[str]:
     if not settings.twilio_auth_token:
         lines.append("TWILIO_AUTH_TOKEN is not set: Twilio webhooks are refused (403)")
     if not settings.database_url:
-        lines.append("DATABASE_URL is not set: using the embedded PostgreSQL in .data/")
+        lines.append("DATABASE_URL is not set: using the embedded PostgreSQL in .data/"
+                     " (its log: .data/embedded.log)")
     if not settings.redis_url:
         lines.append("REDIS_URL is not set: using the embedded Redis in .data/")
     return lines

@@ -61,6 +61,9 @@ def test_starts_on_embedded_defaults_without_keys(tmp_path: Path) -> None:
     assert f"Twilio voice webhook:  http://127.0.0.1:{port}/twilio/voice" in output
     assert "OPENAI_API_KEY is not set" in output and "DEEPGRAM_API_KEY is not set" in output
     assert "embedded PostgreSQL" in output
+    # initdb and pg_ctl said their piece in the embedded servers' log, not here.
+    assert "initdb" not in output and "pg_ctl" not in output
+    assert "initdb" in (tmp_path / ".data" / "embedded.log").read_text()
     # No public address and a loopback host: a developer's machine, so the test page is on.
     assert f"Browser test call:     http://127.0.0.1:{port}/test?token=" in output
     assert bot.returncode == 0, output
