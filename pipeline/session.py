@@ -90,8 +90,13 @@ class CallSession:
         self._write("record_outcome", outcome=outcome)
 
     def message(self, name: str, phone: str, reason: str) -> None:
-        """A message for a service advisor to call back (`phone` in E.164), stored like the log."""
-        self._write("record_callback_request", customer_id=self.customer_id, name=name, phone=phone,
+        """A message for a service advisor to call back (`phone` in E.164), stored like the log.
+        It names the caller's record only when the call may act on it (a caller ID the network
+        vouched for, or a proof): an advisor calling back a number left by someone using another
+        customer's caller ID must not take them for that customer."""
+        record = self.record.customer if self.record else None
+        customer_id = record.id if record and self.access.may_change(record.phone) else None
+        self._write("record_callback_request", customer_id=customer_id, name=name, phone=phone,
                     reason=reason, at=journal.now())
 
     def shielded(self, action: Awaitable[T]) -> Awaitable[T]:

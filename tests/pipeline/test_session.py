@@ -87,3 +87,28 @@ async def test_a_failure_its_handler_sees_is_left_to_the_handler(
     await session.finish()
     gc.collect()
     assert unhandled == [] and _session_errors(caplog) == []
+
+
+@pytest.mark.parametrize(("caller_id", "proven", "named"), [
+    (CallerId.ATTESTED, False, True),
+    (CallerId.UNATTESTED, True, True),  # the caller proved the record on the call
+    (CallerId.UNATTESTED, False, False),  # anyone can send this caller ID
+])
+async def test_a_message_names_the_callers_record_only_when_the_call_may_act_on_it(
+        clean_db: None, caller_id: CallerId, proven: bool, named: bool) -> None:
+    number = "+16465550190"
+    customer = await crm.create_customer(number, "Maria", "Lopez")
+    record = await crm.customer_record(number)
+    await crm.call_logs.open_call_log(SID, "inbound", number, None)
+    start = CallStart(call_sid=SID, stream_sid="MZ" + "5e" * 16, account_sid=None, direction="inbound",
+                      customer_number=number, shop_number=None)
+    access = CallerAccess.of(number, caller_id)
+    if proven:
+        access.proven.add(number)
+    session = CallSession(start, access, record)
+    session.begin()
+    session.message("Maria", "+12125550123", "brakes squeak")
+    await session.finish()
+    (message,) = await crm.open_callback_requests()
+    assert message["customer_id"] == (customer["customer"]["id"] if named else None)
+    assert (message["name"], message["phone"]) == ("Maria", "+12125550123")
