@@ -21,7 +21,7 @@ from config import log_privacy
 from config.settings import get_settings
 from crm import journal
 from crm.migrate import migrate
-from pipeline import turns
+from pipeline import plugins, services, turns
 from telephony.rest import NoTwilioAccount, TwilioRest
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,9 @@ def draining_on_signals(calls: ActiveCalls, seconds: float) -> Iterator[None]:
 
 def create_app() -> FastAPI:
     log_privacy.install()  # here, so `uvicorn bot.app:create_app --factory` gets it too
+    plugins.check(get_settings())  # a plug-in that cannot be imported stops the start, not a call
     calls = ActiveCalls()
+    browser = browser_test.BrowserCalls(calls)
     try:
         telephony: TwilioRest | None = TwilioRest(get_settings())
     except NoTwilioAccount as exc:
@@ -101,7 +103,9 @@ def create_app() -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await migrate()  # idempotent; a new install answers its first call with a schema
-        await asyncio.to_thread(turns.load_models)  # before the first caller, not during
+        # Before the first caller, not during.
+        await asyncio.to_thread(turns.load_models)
+        await asyncio.to_thread(services.load_models, get_settings())
         # What is loaded by now (modules, models) lives as long as the process. Frozen, it is
         # no longer walked by every full garbage collection, which stops the event loop, and so
         # every call at once, each time one runs.
@@ -113,6 +117,7 @@ def create_app() -> FastAPI:
         journal_replay = asyncio.create_task(journal.run_replay_worker(), name="call-log-journal")
         with draining_on_signals(calls, get_settings().drain_seconds):
             yield
+        await browser.close()
         # The server has closed every connection; calls still closing their logs need the pool.
         if not await calls.until_idle(CALL_LOG_SECONDS, streams=False):
             log.warning("closing the database with %d call log(s) still being written", len(calls))
@@ -130,5 +135,5 @@ def create_app() -> FastAPI:
     app.include_router(twilio_webhooks.router(calls))
     app.include_router(reminder_webhooks.router(calls))
     app.include_router(media_stream.router(calls, telephony))
-    app.include_router(browser_test.router(calls))
+    app.include_router(browser.router())
     return app

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from bot.browser_test import page_url
 from config.settings import Settings
-from pipeline.services import missing_keys
+from pipeline.services import not_ready
 from telephony.streams import stream_url
 
 
@@ -16,12 +16,11 @@ def banner(settings: Settings) -> list[str]:
         f"Twilio voice webhook:  {settings.base_url}/twilio/voice (POST)",
         f"Twilio status webhook: {settings.base_url}/twilio/status (POST)",
         f"Media stream:          {stream_url(settings)}",
-        f"Browser test call:     {page_url(settings)}" if settings.test_page_enabled
-        else "Browser test call:     off (set TEST_PAGE=true to serve it on this machine)",
+        f"Talk in a browser:     {page_url(settings)}" if settings.test_page_enabled
+        else "Talk in a browser:     off (set TEST_PAGE=true to serve it on this machine)",
         f"Health:                {local}/health",
     ]
-    lines += [f"{key} is not set: calls get an apology instead of {' and '.join(purposes)}"
-              for key, purposes in missing_keys(settings).items()]
+    lines += [f"Not ready: {need}; until then calls get an apology" for need in not_ready(settings)]
     if not settings.twilio_auth_token:
         lines.append("TWILIO_AUTH_TOKEN is not set: Twilio webhooks are refused (403)")
     if not settings.database_url:

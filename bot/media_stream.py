@@ -28,6 +28,7 @@ from config.settings import get_settings
 from crm import journal
 from crm.identity import CallerId
 from pipeline.call import run_call
+from pipeline.lines import TwilioLine
 from pipeline.opening import CallStart
 from telephony.rest import TwilioRest
 from telephony.serializer import UnfitMessage, stream_message
@@ -136,7 +137,7 @@ def router(calls: ActiveCalls, telephony: TwilioRest | None) -> APIRouter:
             await _refuse(websocket, problem, start.call_sid)
             return
         with calls.holding(start.call_sid) as wrap_up:
-            await run_call(websocket, start, get_settings(), telephony, wrap_up)
+            await run_call(TwilioLine(websocket, start), start, get_settings(), telephony, wrap_up)
 
     return routes
 

@@ -6,6 +6,7 @@ line naming the variable (exit code 2) instead of a traceback deep inside a call
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import date, time
 from functools import lru_cache
@@ -37,6 +38,10 @@ DEFAULT_SERVICE_DURATIONS: dict[str, int] = {
     "scheduled maintenance": 90,
     "transmission service": 120,
 }
+
+
+# "package.module:factory" (the factory may be an attribute path), or an entry point's name.
+_PROCESSOR_NAME = re.compile(r"[A-Za-z_][\w.]*(:[A-Za-z_][\w.]*)?")
 
 
 def _url(value: str | None, schemes: tuple[str, ...]) -> str | None:
@@ -111,11 +116,12 @@ class Settings(BaseSettings):
     test_page: bool | None = None
 
     # Which implementation serves each stage of the call pipeline: a provider name from
-    # pipeline/services.py or "package.module:factory" for one of your own.
-    stt_provider: str = "deepgram"
+    # pipeline/services.py or "package.module:factory" for one of your own. Speech is Deepgram's
+    # when its key is set, else the offline pair ("local"), so that a laptop needs no speech key.
+    stt_provider: str = ""
     stt_model: str = "nova-2-phonecall"
     llm_provider: str = "openai"
-    tts_provider: str = "deepgram"
+    tts_provider: str = ""
     tts_voice: str = "aura-2-thalia-en"
     # A second voice for when TTS_PROVIDER fails (same names as TTS_PROVIDER); none by default,
     # then clips recorded in advance stand in.
@@ -141,6 +147,18 @@ class Settings(BaseSettings):
     # Pipecat's (0.2 s, 0.6); bench/call_bench.py and bench/vad_bench.py measure both sides.
     vad_start_seconds: float = Field(0.064, ge=0.03, le=1)
     vad_min_volume: float = Field(0.4, ge=0, le=1)
+    # Frame processors plugged into each call's pipeline at its named points (pipeline/plugins.py):
+    # comma-separated "package.module:factory" names (or entry point names), built in this order
+    # for every call. The defaults are our own optional processors; an empty value removes them.
+    processors_after_stt: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["pipeline.own_processors:card_redactor"])
+    processors_before_llm: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["pipeline.own_processors:card_redactor"])
+    processors_after_llm: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["pipeline.own_processors:silence_budget"])
+    processors_before_tts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["pipeline.own_processors:speech_guard"])
+    processors_after_tts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Shop rules (calendar); defaults are a typical dealership service department.
     shop_name: str = "the service department"
@@ -186,13 +204,6 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
-    @field_validator("reminder_allowlist", mode="before")
-    @classmethod
-    def _split_allowlist(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
-
     @field_validator("reminder_call_window", mode="before")
     @classmethod
     def _split_window(cls, value: object) -> object:
@@ -210,11 +221,23 @@ class Settings(BaseSettings):
             raise ValueError(f"calling hours {value!r} end before they start")
         return window
 
-    @field_validator("shop_holidays", mode="before")
+    @field_validator("reminder_allowlist", "shop_holidays", "processors_after_stt", "processors_before_llm",
+                     "processors_after_llm", "processors_before_tts", "processors_after_tts",
+                     mode="before")
     @classmethod
-    def _split_holidays(cls, value: object) -> object:
+    def _split_lists(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("processors_after_stt", "processors_before_llm", "processors_after_llm",
+                     "processors_before_tts", "processors_after_tts")
+    @classmethod
+    def _processor_names(cls, value: list[str]) -> list[str]:
+        # Only the spelling here: the names are imported at start-up (pipeline/plugins.py:check).
+        for name in value:
+            if not _PROCESSOR_NAME.fullmatch(name):
+                raise ValueError(f"use package.module:factory (or an entry point's name), not {name!r}")
         return value
 
     @field_validator("shop_hours")
@@ -236,6 +259,13 @@ class Settings(BaseSettings):
         if any(minutes <= 0 for minutes in value.values()):
             raise ValueError("service durations must be positive minutes")
         return {name.strip().lower(): minutes for name, minutes in value.items()}
+
+    @model_validator(mode="after")
+    def _speech_providers(self) -> Settings:
+        default = "deepgram" if self.deepgram_api_key else "local"
+        self.stt_provider = self.stt_provider or default
+        self.tts_provider = self.tts_provider or default
+        return self
 
     @model_validator(mode="after")
     def _phones(self) -> Settings:

@@ -10,6 +10,7 @@ from crm.call_logs import (
     identify_caller,
     open_call_log,
     purge_transcripts,
+    record_flag,
     record_outcome,
     record_proof,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "open_callback_requests",
     "purge_transcripts",
     "record_callback_request",
+    "record_flag",
     "record_outcome",
     "record_proof",
 ]

@@ -101,6 +101,19 @@ async def append_metrics(call_sid: str, figures: dict[str, Any], *,
         )
 
 
+async def record_flag(call_sid: str, name: str, detail: str, at: datetime | str | None = None, *,
+                      conn: AsyncConnection | None = None) -> None:
+    """Something noticed during the call for a person to look at (`name`, e.g. "upset_caller",
+    and a short `detail`); `at` as for `append_turn`. Flags outlive the transcript's retention,
+    like the outcome: a detail must not quote the caller."""
+    noticed = at if isinstance(at, str) else (at or datetime.now().astimezone()).isoformat()
+    async with db.within(conn) as conn:
+        await conn.execute(
+            "UPDATE call_logs SET flags = flags || jsonb_build_array(%s::jsonb) WHERE call_sid = %s",
+            (Jsonb({"name": name, "detail": detail, "at": noticed}), call_sid),
+        )
+
+
 def _known(outcome: str) -> str:
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown call outcome {outcome!r}")

@@ -61,6 +61,7 @@ OPERATIONS: dict[str, Callable[..., Awaitable[Any]]] = {
     "append_turn": call_logs.append_turn,
     "append_metrics": call_logs.append_metrics,
     "record_outcome": call_logs.record_outcome,
+    "record_flag": call_logs.record_flag,
     "close_call_log": call_logs.close_call_log,
     "record_callback_request": callback_requests.record_callback_request,
 }

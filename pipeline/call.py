@@ -1,9 +1,9 @@
 """One Pipecat pipeline per phone call, assembled top to bottom like the diagram:
 
-    Twilio media stream in -> speech-to-text -> (card numbers out)
+    Twilio media stream (or browser) in -> speech-to-text -> (card numbers out)
     -> caller turns (VAD, barge-in, silence) -> language model with tools -> (filler, apology)
     -> (heard, else said again, by a second voice or from a clip) -> text-to-speech
-    -> Twilio media stream out -> (latency) -> agent turns into the context
+    -> Twilio media stream (or browser) out -> (latency) -> agent turns into the context
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import asyncio
 import logging
 from typing import Any
 
-from fastapi import WebSocket
 from pipecat.frames.frames import EndWorkerFrame, ErrorFrame, TTSSpeakFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.service_switcher import ServiceSwitcher, ServiceSwitcherStrategyFailover
@@ -23,42 +22,40 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMContextAggregatorPair,
     UserTurnMessageAddedMessage,
 )
-from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 from pipecat.utils.errors import ErrorCategory
 from pipecat.workers.runner import WorkerRunner
 
 from config import lines
 from config.settings import Settings
-from pipeline import services
-from pipeline.clips import clip
+from pipeline import plugins, services
+from pipeline.lines import CallLine
 from pipeline.opening import CallStart, Opening, open_call
+from pipeline.plugins import PluginContext
 from pipeline.services import SAMPLE_RATE
 from pipeline.session import CallSession, Ending
 from pipeline.tools import CallTools
 from pipeline.turns import caller_turns, reprompt_when_silent
 from processors.audio_ends_here import audio_ends_here
-from processors.card_redactor import CardRedactor
 from processors.latency_meter import LatencyMeter
-from processors.silence_budget import AnswerFailedFrame, SilenceBudget
-from processors.speech_guard import Clip, SpeechGuard
+from processors.silence_budget import AnswerFailedFrame
+from processors.speech_guard import Clip
 from telephony.rest import TwilioRest
-from telephony.serializer import CallEndingTwilioSerializer
 from telephony.twiml import desk_words, to_the_desk
 
 log = logging.getLogger(__name__)
 
 
-async def run_call(websocket: WebSocket, start: CallStart, settings: Settings,
+async def run_call(line: CallLine, start: CallStart, settings: Settings,
                    twilio: TwilioRest | None, wrap_up: asyncio.Event) -> CallSession:
-    """Hold the conversation on an accepted Twilio media stream until the call ends, or the
-    launcher, shutting down, sets `wrap_up`."""
+    """Hold the conversation on `line` (an accepted Twilio media stream, or a browser's
+    connection) until the call ends, or the launcher, shutting down, sets `wrap_up`."""
     opening = await open_call(start, settings)
     session = CallSession(start, opening.access, opening.record)
     session.begin()
     if session.customer_id is not None:
         session.identified(session.customer_id)
     try:
-        await _converse(websocket, session, opening, settings, twilio, wrap_up)
+        await _converse(line, session, opening, settings, twilio, wrap_up)
     except Exception:
         session.ending = Ending.FAILED
         log.exception("call %s: pipeline failed", start.call_sid)
@@ -67,24 +64,16 @@ async def run_call(websocket: WebSocket, start: CallStart, settings: Settings,
     return session
 
 
-async def _converse(websocket: WebSocket, session: CallSession, opening: Opening, settings: Settings,
+async def _converse(line: CallLine, session: CallSession, opening: Opening, settings: Settings,
                     twilio: TwilioRest | None, wrap_up: asyncio.Event) -> None:
     """The call's pipeline, from the greeting until either side hangs up."""
     start = session.start
 
     async def end_of_call() -> None:
-        # Runs after the last audio was paced out and before the socket closes.
+        # Runs after the last audio was paced out and before the line closes.
         await _transfer_or_hang_up(session, settings, twilio)
 
-    # 40 ms input frames: fewer frames for every stage to handle, for at most 20 ms of delay.
-    serializer = CallEndingTwilioSerializer(start.stream_sid, start.call_sid, end_of_call,
-                                            input_messages=2)
-    transport = FastAPIWebsocketTransport(websocket, FastAPIWebsocketParams(
-        audio_in_enabled=True,
-        audio_out_enabled=True,
-        audio_out_end_silence_secs=1,
-        serializer=serializer,
-    ))
+    transport = line.transport(end_of_call)
     stt, llm, tts = await asyncio.to_thread(services.for_call, settings, opening.instructions)
     fallback = await asyncio.to_thread(services.fallback_tts, settings)
     # With a second voice, Pipecat's failover moves to it once the first is unusable, and the
@@ -136,23 +125,23 @@ async def _converse(websocket: WebSocket, session: CallSession, opening: Opening
         # Two answers running failed: the model cannot make the transfer it offered.
         await _hand_on(lines.MODEL_LOST, "language model lost")
 
+    plugged = plugins.build(PluginContext(
+        settings=settings, call_sid=start.call_sid, flag=session.flag, model_lost=_model_lost,
+        voice_lost=lambda: _speech_lost(apologise=False), clip_played=_clip_played,
+        second_voice=fallback))
+    # The optional stages (in brackets above) plug in at the named points: pipeline/plugins.py.
     pipeline = Pipeline([
         transport.input(),
         stt,
-        CardRedactor(),  # card numbers out of each transcription
+        *plugged["after_stt"],
         caller,
         audio_ends_here(),
-        CardRedactor(),  # and out of the turn, where speech-to-text split one over two transcriptions
+        *plugged["before_llm"],
         llm,
-        SilenceBudget(default_phrase=lines.FILLER, tool_phrases=lines.FILLERS,
-                      apology=lines.MODEL_APOLOGY, filler_secs=settings.llm_filler_seconds,
-                      on_lost=_model_lost),
-        SpeechGuard(first_clip=clip("greeting"), filler_clip=clip("filler"), lost_clip=clip("line_trouble"),
-                    on_clip=_clip_played, on_lost=lambda: _speech_lost(apologise=False), fallback=fallback,
-                    start_timeout_secs=settings.tts_start_timeout_seconds,
-                    filler_timeout_secs=settings.tts_filler_seconds,
-                    retry_timeout_secs=settings.tts_retry_timeout_seconds),
+        *plugged["after_llm"],
+        *plugged["before_tts"],
         voice,
+        *plugged["after_tts"],
         transport.output(),
         audio_ends_here(),
         LatencyMeter(on_figures=session.figures),
@@ -200,10 +189,7 @@ async def _converse(websocket: WebSocket, session: CallSession, opening: Opening
         await runner.run()
     finally:
         wrapping_up.cancel()
-        if serializer.dropped:
-            log.warning("call %s: dropped %d stream messages (%s)", start.call_sid,
-                        serializer.dropped.total(),
-                        ", ".join(f"{count} x {reason}" for reason, count in serializer.dropped.items()))
+        line.report()
 
 
 async def _transfer_or_hang_up(session: CallSession, settings: Settings, twilio: TwilioRest | None) -> None:

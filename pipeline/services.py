@@ -1,6 +1,7 @@
 """Speech-to-text, language model and text-to-speech services, chosen by configuration.
 
-`STT_PROVIDER`, `LLM_PROVIDER`, `TTS_PROVIDER` (and `TTS_FALLBACK_PROVIDER`) name a builder below, or
+`STT_PROVIDER`, `LLM_PROVIDER`, `TTS_PROVIDER` (and `TTS_FALLBACK_PROVIDER`) name a builder below
+("local" speech runs offline, pipeline/offline_speech.py), or
 "package.module:function" for one of your own taking (settings, system_prompt) /
 (settings) — so a developer swaps a service without editing the pipeline.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipecat.services.deepgram.stt import DeepgramSTTService
 from pipecat.services.deepgram.tts import DeepgramTTSService
@@ -19,6 +20,9 @@ from pipecat.transcriptions.language import Language
 from config.settings import Settings
 from pipeline.llm_budget import BudgetedOpenAILLMService
 from processors.reconnecting_stt import ReconnectingDeepgramSTTService
+
+if TYPE_CHECKING:
+    from pipeline.offline_speech import LocalPiperTTSService, LocalWhisperSTTService
 
 SAMPLE_RATE = 8000  # Twilio's; nothing gains from resampling phone audio upwards
 
@@ -43,7 +47,8 @@ def deepgram_stt(settings: Settings) -> DeepgramSTTService:
 
 def openai_llm(settings: Settings, system_prompt: str) -> OpenAILLMService:
     return BudgetedOpenAILLMService(
-        api_key=settings.openai_api_key,
+        # A local server (Ollama, vLLM, llama.cpp) wants no key; the client wants one all the same.
+        api_key=settings.openai_api_key or ("none" if settings.openai_base_url else None),
         base_url=settings.openai_base_url,
         settings=OpenAILLMService.Settings(
             model=settings.openai_model, system_instruction=system_prompt, temperature=0.3
@@ -64,12 +69,25 @@ def deepgram_tts(settings: Settings) -> DeepgramTTSService:
     )
 
 
-STT: dict[str, Callable[..., Any]] = {"deepgram": deepgram_stt}
-LLM: dict[str, Callable[..., Any]] = {"openai": openai_llm}
-TTS: dict[str, Callable[..., Any]] = {"deepgram": deepgram_tts}
+def local_stt(settings: Settings) -> LocalWhisperSTTService:
+    # Imported here: the models' libraries take time to import, and only offline calls need them.
+    from pipeline.offline_speech import LocalWhisperSTTService
 
-# Which API key each built-in provider needs, for start-up messages and call refusal.
-REQUIRED_KEYS = {"deepgram": "deepgram_api_key", "openai": "openai_api_key"}
+    return LocalWhisperSTTService(sample_rate=SAMPLE_RATE)
+
+
+def local_tts(settings: Settings) -> LocalPiperTTSService:
+    from pipeline.offline_speech import LocalPiperTTSService
+
+    return LocalPiperTTSService(sample_rate=SAMPLE_RATE)
+
+
+STT: dict[str, Callable[..., Any]] = {"deepgram": deepgram_stt, "local": local_stt}
+LLM: dict[str, Callable[..., Any]] = {"openai": openai_llm}
+TTS: dict[str, Callable[..., Any]] = {"deepgram": deepgram_tts, "local": local_tts}
+
+# What each built-in provider needs set, any one of them, for start-up messages and call refusal.
+REQUIRED = {"deepgram": ("deepgram_api_key",), "openai": ("openai_api_key", "openai_base_url")}
 
 
 def _builder(registry: dict[str, Callable[..., Any]], name: str) -> Callable[..., Any]:
@@ -92,6 +110,14 @@ def for_call(settings: Settings, system_prompt: str) -> tuple[Any, Any, Any]:
             _builder(TTS, settings.tts_provider)(settings))
 
 
+def load_models(settings: Settings) -> None:
+    """Load the offline speech models now if the configuration uses them, so no caller waits."""
+    if "local" in (settings.stt_provider, settings.tts_provider, settings.tts_fallback_provider):
+        from pipeline.offline_speech import load_models
+
+        load_models()
+
+
 def fallback_tts(settings: Settings) -> Any | None:
     """The call's second voice (TTS_FALLBACK_PROVIDER), if one is configured."""
     if not settings.tts_fallback_provider:
@@ -100,7 +126,8 @@ def fallback_tts(settings: Settings) -> Any | None:
 
 
 def missing_keys(settings: Settings) -> dict[str, list[str]]:
-    """Environment variables the configured built-in providers still need, and what for."""
+    """Environment variables the configured built-in providers still need ("A or B" where either
+    will do), and what for."""
     needs = [
         (settings.stt_provider, "speech recognition"),
         (settings.llm_provider, "the conversation"),
@@ -109,7 +136,17 @@ def missing_keys(settings: Settings) -> dict[str, list[str]]:
     ]
     missing: dict[str, list[str]] = {}
     for provider, purpose in needs:
-        key = REQUIRED_KEYS.get(provider)
-        if key and not getattr(settings, key):
-            missing.setdefault(key.upper(), []).append(purpose)
+        needs = REQUIRED.get(provider or "")
+        if needs and not any(getattr(settings, need) for need in needs):
+            missing.setdefault(" or ".join(need.upper() for need in needs), []).append(purpose)
     return missing
+
+
+def not_ready(settings: Settings) -> list[str]:
+    """What the conversation still needs, one sentence each, for the banner and the page."""
+    return [
+        "the conversation needs a model endpoint: set OPENAI_BASE_URL to an OpenAI-compatible server"
+        " (a local Ollama: http://127.0.0.1:11434/v1) or OPENAI_API_KEY for OpenAI's"
+        if "OPENAI_BASE_URL" in key else f"{' and '.join(purposes)} needs {key}"
+        for key, purposes in missing_keys(settings).items()
+    ]

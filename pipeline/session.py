@@ -99,6 +99,10 @@ class CallSession:
         self._write("record_callback_request", customer_id=customer_id, name=name, phone=phone,
                     reason=reason, at=journal.now())
 
+    def flag(self, name: str, detail: str) -> None:
+        """Something a processor noticed for a person to look at (a caller who sounded upset, say)."""
+        self._write("record_flag", name=name, detail=redact_card_numbers(detail), at=journal.now())
+
     def shielded(self, action: Awaitable[T]) -> Awaitable[T]:
         """`action`, run to its end even if whoever awaits it is cancelled (a barge-in, the
         caller hanging up); the call log stays open until it has ended. A failure after its
