@@ -305,12 +305,12 @@ async def test_bad_messages_leave_their_call_up_and_other_calls_unhurried(
     assert heard_seconds < sent_seconds + 1.0  # no oversized media reached speech-to-text
     for name, caller in hostile.items():  # counted per call, and logged once at its end
         async def reported(sid: str = caller.call_sid) -> bool:
-            return bool(_lines(logs, "pipeline.call", f"call {sid}: dropped"))
+            return bool(_lines(logs, "pipeline.lines", f"call {sid}: dropped"))
         if name in IGNORED:
             assert not await reported(), name
         else:
             await _eventually(reported)
-            assert len(_lines(logs, "pipeline.call", caller.call_sid)) == 1, name
+            assert len(_lines(logs, "pipeline.lines", caller.call_sid)) == 1, name
         assert (await crm.get_call_log(caller.call_sid))["outcome"] != "error", name
     assert _trouble(logs) == []
     await _healthy(launcher)
@@ -343,9 +343,9 @@ async def test_under_uvicorns_limit_a_message_over_it_closes_the_stream_with_100
         assert await caller.wait_closed(timeout=10) == MESSAGE_TOO_BIG
     # The message at the limit was let in, to be dropped by the serializer.
     async def reported() -> bool:
-        return bool(_lines(logs, "pipeline.call", caller.call_sid))
+        return bool(_lines(logs, "pipeline.lines", caller.call_sid))
     await _eventually(reported)
-    assert _lines(logs, "pipeline.call") == [
+    assert _lines(logs, "pipeline.lines") == [
         f"call {caller.call_sid}: dropped 1 stream messages (1 x unknown event)"]
 
     caller = await launcher.ring("+16465550181")
@@ -375,13 +375,13 @@ async def test_without_uvicorns_limit_a_2_mib_media_message_is_dropped_and_count
             await caller.send_raw(TWO_MIB_OF_MEDIA)
             await caller.send_raw(_media(_audio(MAX_MEDIA_BYTES + 1)))
             assert await _reply_seconds(caller, _nothing) < 15  # the call goes on
-            assert _lines(logs, "pipeline.call") == []  # reported at the end, not before
+            assert _lines(logs, "pipeline.lines") == []  # reported at the end, not before
             await caller.hang_up()
 
         async def reported() -> bool:
-            return bool(_lines(logs, "pipeline.call"))
+            return bool(_lines(logs, "pipeline.lines"))
         await _eventually(reported)
-    assert _lines(logs, "pipeline.call") == [
+    assert _lines(logs, "pipeline.lines") == [
         f"call {caller.call_sid}: dropped 2 stream messages (1 x oversized message, 1 x oversized media)"]
     (stt,) = launcher.deepgram.stt_connections
     assert stt.audio_seconds < caller.media_sent * FRAME_SECONDS + 1.0  # neither reached speech-to-text
