@@ -1,28 +1,31 @@
-"""Turn-taking speed and calls per process (run by hand; figures go in notes).
+"""Turn-taking as the caller hears it, and calls per process (run by hand; figures go in notes).
 
-    python bench/call_bench.py [--calls 1,10,25,50] [--turn-detection silence]
+    python bench/call_bench.py [--calls 1,10,25,50] [--turn-detection smart-turn] [--bots ours,bare]
 
 Starts `python -m bot` as its own process (configured from the environment for the database
 and cache, e.g. DATABASE_URL/REDIS_URL, else the embedded ones in .data/), with Deepgram,
-OpenAI and Twilio replaced by the zero-latency fakes from tests/fakes, and rings it with
-simulated Twilio callers speaking recorded speech. For each level of concurrency all calls
-run at once; each call measures:
+OpenAI and Twilio replaced by the fakes from tests/fakes: the model and the voice answer at
+once, speech-to-text sends each final `--stt-final-ms` after it is due (default 250 ms,
+Deepgram's published median). `--bots ours,bare` runs the same calls against
+bench/bare_pipecat_bot.py too, a bare Pipecat 1.14 bot on the same fakes (Silero VAD, 0.2 s
+stop, 0.6 s speech timeout, or Pipecat's default Smart-Turn with `--turn-detection smart-turn`),
+and prints each figure's ratio to it. Simulated Twilio callers speak recorded speech; each
+caller's turns cycle through plain sentences, short answers ("Yes.", "Tuesday works.") and
+sentences with pauses inside ("I need... um... an oil change for my Civic."). Per call:
 
+- reply (the headline): the end of the last voiced 20 ms frame of the caller's turn -> the first
+  audible agent audio, everything included (VAD, end-of-turn wait, speech-to-text final, model,
+  speech), by kind of turn;
+- cut in: turns with pauses inside where the agent's voice (or a `clear` of it) came between
+  the first pause and the end of the sentence: a pause taken for the end of the turn;
 - greeting: stream `start` -> first agent audio;
-- reply overhead: end of the caller's speech -> first agent audio, minus the turn-detection
-  wait the configuration asks for (VAD stop 0.2 s + TURN_SILENCE_SECONDS in `silence` mode).
-  Seen by the caller, it also holds the time Silero takes to stop hearing speech (its scores
-  fall below the threshold some 40-100 ms after the speech energy does) and any delay of the
-  caller's audio on its way in;
-- after decision: the launcher's own figure from the call log (`call_logs.metrics`, written by
-  LatencyMeter): from the end of speech as the VAD heard it to the first reply audio sent, less
-  the same configured wait; that is, from the turn-detection decision to the reply (in
-  `smart-turn` mode, the model's own time to decide is in it too);
+- after decision (ours only): the launcher's own figure from the call log (`call_logs.metrics`,
+  written by LatencyMeter): from the end of speech as the VAD heard it to the first reply audio
+  sent;
 - barge-in: onset of the caller's speech while the agent talks -> Twilio `clear`.
 
 Calls of a level arrive `--arrivals` seconds apart (all at once with 0), then overlap; each
-caller speaks `--turns` times before barging in (more turns: longer calls, so a level can be
-held with fewer arrivals per second).
+caller speaks `--turns` times before barging in.
 
 It also samples the launcher's resident memory: idle, and at the peak of each level.
 """
@@ -48,26 +51,46 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import crm  # noqa: E402
-from tests.audio import SAMPLE_RATE, load  # noqa: E402
+from tests.audio import SAMPLE_RATE, load, pauses  # noqa: E402
 from tests.fakes._pcm import ulaw_to_pcm16  # noqa: E402
 from tests.fakes.deepgram import FakeDeepgram, count_utterances  # noqa: E402
 from tests.fakes.openai import FakeOpenAI, Reply  # noqa: E402
-from tests.fakes.twilio_caller import TwilioCaller, inbound_call_params, new_sid, twilio_signature  # noqa: E402
+from tests.fakes.twilio_caller import (  # noqa: E402
+    TwilioCaller,
+    audible,
+    inbound_call_params,
+    new_sid,
+    twilio_signature,
+)
 from tests.fakes.twilio_rest import FakeTwilioRest  # noqa: E402
 
 TOKEN = "bench-token"
-VAD_STOP_SECONDS = 0.2
 REPLY = ("Sure. I can help you book an oil change. I have openings tomorrow morning at nine, "
          "nine thirty and ten, and in the afternoon at two. Which one works best for you?")
+
+# What callers say, by kind of turn; the paused ones pause inside the sentence (tests/audio PAUSES).
+TURNS: dict[str, tuple[str, ...]] = {
+    "plain": ("book_oil_change", "reschedule"),
+    "short": ("yes", "tuesday_works"),
+    "paused": ("paused_civic", "paused_tuesday"),
+}
+CYCLE = [(kind, name) for pair in zip(*TURNS.values(), strict=True)
+         for kind, name in zip(TURNS, pair, strict=True)]
 
 
 @dataclass
 class Figures:
     greeting: list[float] = field(default_factory=list)
-    overhead: list[float] = field(default_factory=list)
+    reply: dict[str, list[float]] = field(default_factory=lambda: {kind: [] for kind in TURNS})
+    paused_turns: int = 0
+    cut_in: int = 0
     after_decision: list[float] = field(default_factory=list)
     barge_in: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+
+    @property
+    def replies(self) -> list[float]:
+        return [value for values in self.reply.values() for value in values]
 
 
 def _speech_bounds(name: str) -> tuple[float, float]:
@@ -81,7 +104,7 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def one_call(base: str, twilio: FakeTwilioRest, turn_wait: float, figures: Figures,
+async def one_call(base: str, twilio: FakeTwilioRest, figures: Figures, index: int,
                    delay: float = 0.0, turns: int = 1) -> str:
     await asyncio.sleep(delay)
     call_sid, number = new_sid("CA"), f"+1646555{1000 + int.from_bytes(os.urandom(2)) % 9000:04d}"
@@ -95,18 +118,22 @@ async def one_call(base: str, twilio: FakeTwilioRest, turn_wait: float, figures:
             started = time.monotonic()
             first = await caller.wait_for_event("media", timeout=20)
             figures.greeting.append(first.at - started)
-            await caller.wait_for_bot_silence(timeout=30)
 
-            for turn in range(turns):
-                if turn:
-                    await caller.wait_for_bot_silence(timeout=30)
-                said_from = time.monotonic()
-                await caller.say(load("book_oil_change"))
-                speech_end = said_from + _speech_bounds("book_oil_change")[1]
-                reply = await caller.wait_for(
-                    lambda e, end=speech_end: e.event == "media" and e.at > end, timeout=20)
-                figures.overhead.append(reply.at - speech_end - turn_wait)
+            for number_of_turn in range(turns):
+                kind, name = CYCLE[(index + number_of_turn) % len(CYCLE)]
+                await caller.wait_for_bot_silence(timeout=30)
+                before, said_from = caller.position(), time.monotonic()
+                await caller.say(load(name))
+                speech_end = said_from + _speech_bounds(name)[1]
+                if inside := pauses(name):
+                    # The agent's voice, or a `clear` of it, before the caller had finished.
+                    figures.paused_turns += 1
+                    figures.cut_in += any(
+                        said_from + inside[0][0] <= e.at <= speech_end for e in caller.events[before:]
+                        if e.event == "clear" or (e.event == "media" and audible(e.payload)))
+                figures.reply[kind].append(await caller.dead_air_since(speech_end, timeout=20))
 
+            await caller.wait_for_event("media", timeout=20, after=caller.position())
             await asyncio.sleep(0.8)  # the agent is mid-sentence
             before = caller.position()
             said_from = time.monotonic()
@@ -115,12 +142,12 @@ async def one_call(base: str, twilio: FakeTwilioRest, turn_wait: float, figures:
             figures.barge_in.append(clear.at - (said_from + _speech_bounds("actually_wait")[0]))
             await talking
             await caller.hang_up()
-    except (TimeoutError, AssertionError) as exc:
+    except (TimeoutError, AssertionError, ConnectionError) as exc:
         figures.failures.append(f"{call_sid}: {exc!r}")
     return call_sid
 
 
-async def logged_replies(call_sids: list[str], turn_wait: float, figures: Figures) -> None:
+async def logged_replies(call_sids: list[str], figures: Figures) -> None:
     """The launcher's per-turn reply figures, once each call's log has been closed."""
     for call_sid in call_sids:
         for _ in range(50):
@@ -129,11 +156,11 @@ async def logged_replies(call_sids: list[str], turn_wait: float, figures: Figure
                 break
             await asyncio.sleep(0.1)
         for turn in (log or {}).get("metrics") or []:
-            figures.after_decision.append(turn["latency_ms"] / 1000 - turn_wait)
+            figures.after_decision.append(turn["latency_ms"] / 1000)
 
 
 async def level(base: str, twilio: FakeTwilioRest, launcher: psutil.Process, calls: int,
-                turn_wait: float, spread: float = 0.0, turns: int = 1
+                spread: float = 0.0, turns: int = 1, ours: bool = True
                 ) -> tuple[Figures, int, float, float]:
     """Run `calls` calls at once; returns figures, peak RSS, and the launcher's and this
     process's CPU use over the level (in cores)."""
@@ -153,12 +180,13 @@ async def level(base: str, twilio: FakeTwilioRest, launcher: psutil.Process, cal
     gc.disable()
     # Calls arrive spread over `spread` seconds, as phone traffic does, not in one instant.
     call_sids = await asyncio.gather(*(
-        one_call(base, twilio, turn_wait, figures, spread * i / calls, turns) for i in range(calls)))
+        one_call(base, twilio, figures, i, spread * i / calls, turns) for i in range(calls)))
     sampler.cancel()
     seconds = time.monotonic() - cpu_before[2]
     gc.enable()
     gc.collect()
-    await logged_replies(call_sids, turn_wait, figures)
+    if ours:
+        await logged_replies(call_sids, figures)
     return (figures, peak, (sum(launcher.cpu_times()[:2]) - cpu_before[0]) / seconds,
             (sum(mine.cpu_times()[:2]) - cpu_before[1]) / seconds)
 
@@ -169,56 +197,101 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _ms(values: list[float]) -> str:
+    ms = [v * 1000 for v in values]
+    return f"p50 {statistics.median(ms):.0f} p95 {_percentile(ms, 0.95):.0f} ms" if ms else "-"
+
+
+def _report(bot: str, calls: int, figures: Figures, peak: int, idle: int, launcher_cpu: float,
+            bench_cpu: float) -> None:
+    kinds = ", ".join(f"{kind} {_ms(values)}" for kind, values in figures.reply.items())
+    print(f"{bot:4s} {calls:3d} calls: reply {_ms(figures.replies)} ({kinds});"
+          f" cut in {figures.cut_in}/{figures.paused_turns} paused turns;"
+          f" barge-in {_ms(figures.barge_in)}; greeting {_ms(figures.greeting)}"
+          + (f"; after decision {_ms(figures.after_decision)}" if figures.after_decision else "")
+          + f"; failed {len(figures.failures)}; peak RSS {peak / 2**20:.0f} MiB"
+          f" ({(peak - idle) / 2**20 / calls:.1f} MiB per call); CPU launcher {launcher_cpu:.2f}"
+          f" cores, callers+fakes {bench_cpu:.2f} cores")
+    for failure in figures.failures[:3]:
+        print("   ", failure)
+
+
+async def _start(bot: str, port: int, env: dict[str, str], turn_detection: str
+                 ) -> asyncio.subprocess.Process:
+    command = ([sys.executable, "-m", "bot"] if bot == "ours" else
+               [sys.executable, str(ROOT / "bench" / "bare_pipecat_bot.py"), "--port", str(port),
+                "--turn-detection", turn_detection])
+    return await asyncio.create_subprocess_exec(
+        *command, cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL)
+
+
+async def run_bot(bot: str, args: argparse.Namespace, deepgram: FakeDeepgram, openai: FakeOpenAI,
+                  twilio: FakeTwilioRest) -> dict[int, Figures]:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PORT": str(port), "PUBLIC_BASE_URL": base,
+           "DEEPGRAM_API_KEY": "bench", "DEEPGRAM_BASE_URL": deepgram.ws_base_url,
+           "OPENAI_API_KEY": "bench", "OPENAI_BASE_URL": openai.api_base,
+           "TWILIO_ACCOUNT_SID": twilio.account_sid, "TWILIO_AUTH_TOKEN": TOKEN,
+           "TWILIO_API_BASE_URL": twilio.base_url, "TURN_DETECTION": args.turn_detection,
+           "IDLE_REPROMPT_SECONDS": "60",
+           # The bench finds how many calls fit, so the launcher must not turn any away.
+           "MAX_CONCURRENT_CALLS": str(max(args.calls) + 1)}
+    process = await _start(bot, port, env, args.turn_detection)
+    results: dict[int, Figures] = {}
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(300):
+                try:
+                    if (await client.get(base + "/health")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.2)
+        launcher = psutil.Process(process.pid)
+        ours = bot == "ours"
+        await level(base, twilio, launcher, 1, ours=ours)  # warm-up: imports, models, pools
+        idle = launcher.memory_info().rss
+        print(f"{bot}: idle RSS {idle / 2**20:.0f} MiB")
+        for calls in args.calls:
+            figures, peak, launcher_cpu, bench_cpu = await level(
+                base, twilio, launcher, calls, args.arrivals * calls, args.turns, ours)
+            _report(bot, calls, figures, peak, idle, launcher_cpu, bench_cpu)
+            results[calls] = figures
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        await asyncio.wait_for(process.wait(), 30)
+    return results
+
+
+def _ratios(ours: dict[int, Figures], bare: dict[int, Figures]) -> None:
+    for calls in ours:
+        cells = []
+        for name, pick in (("reply", lambda f: f.replies), ("barge-in", lambda f: f.barge_in)):
+            for label, q in (("p50", 0.5), ("p95", 0.95)):
+                mine, theirs = _percentile(pick(ours[calls]), q), _percentile(pick(bare[calls]), q)
+                cells.append(f"{name} {label} {mine / theirs:.2f}x")
+        print(f"ours / bare at {calls} calls: " + ", ".join(cells))
+
+
 async def main(args: argparse.Namespace) -> None:
-    async with (FakeDeepgram(script=["I'd like to book an oil change"] * 100_000) as deepgram,
+    async with (FakeDeepgram(script=["I'd like to book an oil change"] * 100_000,
+                             final_delay=args.stt_final_ms / 1000) as deepgram,
                 FakeOpenAI(lambda _request: Reply(REPLY)) as openai,
                 FakeTwilioRest(auth_token=TOKEN) as twilio):
-        port = _free_port()
-        base = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "PORT": str(port), "PUBLIC_BASE_URL": base,
-               "DEEPGRAM_API_KEY": "bench", "DEEPGRAM_BASE_URL": deepgram.ws_base_url,
-               "OPENAI_API_KEY": "bench", "OPENAI_BASE_URL": openai.api_base,
-               "TWILIO_ACCOUNT_SID": twilio.account_sid, "TWILIO_AUTH_TOKEN": TOKEN,
-               "TWILIO_API_BASE_URL": twilio.base_url, "TURN_DETECTION": args.turn_detection,
-               "IDLE_REPROMPT_SECONDS": "60",
-               # The bench finds how many calls fit, so the launcher must not turn any away.
-               "MAX_CONCURRENT_CALLS": str(max(args.calls) + 1)}
-        bot = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", cwd=ROOT, env=env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        load1, load5, _ = os.getloadavg()
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {load1:.2f} /"
+              f" {load5:.2f} (1 / 5 min); turn detection {args.turn_detection}; speech-to-text"
+              f" final after {args.stt_final_ms:.0f} ms; {args.turns} turns per call")
+        results = {}
         try:
-            async with httpx.AsyncClient() as client:
-                for _ in range(300):
-                    try:
-                        if (await client.get(base + "/health")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        await asyncio.sleep(0.2)
-            launcher = psutil.Process(bot.pid)
-            silence = float(os.environ.get("TURN_SILENCE_SECONDS", "0.6"))
-            turn_wait = VAD_STOP_SECONDS + (silence if args.turn_detection == "silence" else 0)
-            await level(base, twilio, launcher, 1, turn_wait)  # warm-up: imports, models, pools
-            idle = launcher.memory_info().rss
-            print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average "
-                  f"{os.getloadavg()[0]:.2f}; turn detection {args.turn_detection} "
-                  f"(wait subtracted {turn_wait:.2f} s); launcher idle RSS {idle / 2**20:.0f} MiB")
-            for calls in args.calls:
-                figures, peak, launcher_cpu, bench_cpu = await level(
-                    base, twilio, launcher, calls, turn_wait, args.arrivals * calls, args.turns)
-                ms = {name: [v * 1000 for v in getattr(figures, name)]
-                      for name in ("greeting", "overhead", "after_decision", "barge_in")}
-                print(f"{calls:3d} calls: " + "; ".join(
-                    f"{name} p50 {statistics.median(v):.0f} ms p95 {_percentile(v, 0.95):.0f} ms"
-                    for name, v in ms.items() if v)
-                    + f"; failed {len(figures.failures)}; peak RSS {peak / 2**20:.0f} MiB"
-                    f" ({(peak - idle) / 2**20 / calls:.1f} MiB per call); CPU launcher"
-                    f" {launcher_cpu:.2f} cores, callers+fakes {bench_cpu:.2f} cores")
-                for failure in figures.failures[:3]:
-                    print("   ", failure)
+            for bot in args.bots:
+                results[bot] = await run_bot(bot, args, deepgram, openai, twilio)
         finally:
             await crm.db.close()
-            bot.terminate()
-            await asyncio.wait_for(bot.wait(), 30)
+        if {"ours", "bare"} <= results.keys():
+            _ratios(results["ours"], results["bare"])
 
 
 if __name__ == "__main__":
@@ -226,9 +299,13 @@ if __name__ == "__main__":
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=lambda s: [int(x) for x in s.split(",")],
                         default=[1, 10, 25, 50])
-    parser.add_argument("--turn-detection", choices=["silence", "smart-turn"], default="silence")
-    parser.add_argument("--turns", type=int, default=1,
-                        help="caller turns per call before the barge-in (longer calls)")
+    parser.add_argument("--turn-detection", choices=["silence", "smart-turn"], default="smart-turn")
+    parser.add_argument("--bots", type=lambda s: s.split(","), default=["ours"],
+                        help="ours, bare (bench/bare_pipecat_bot.py) or both: ours,bare")
+    parser.add_argument("--turns", type=int, default=len(CYCLE),
+                        help="caller turns per call before the barge-in (cycling through the kinds)")
+    parser.add_argument("--stt-final-ms", type=float, default=250.0,
+                        help="how long the speech-to-text fake takes to send each final")
     parser.add_argument("--arrivals", type=float, default=0.2,
                         help="seconds between call arrivals within a level (0: all at once)")
     asyncio.run(main(parser.parse_args()))

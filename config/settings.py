@@ -141,6 +141,9 @@ class Settings(BaseSettings):
     # "smart-turn" asks a local model whether the caller finished; "silence" waits a fixed pause.
     turn_detection: Literal["smart-turn", "silence"] = "smart-turn"
     turn_silence_seconds: float = Field(0.6, gt=0, le=5)
+    # With Smart-Turn, how long the caller may stay quiet after it judged them not finished
+    # before the turn ends anyway (Pipecat's fallback is 3 s, which the caller waits out).
+    turn_incomplete_seconds: float = Field(0.8, gt=0, le=10)
     # How much speech confirms that the caller started talking (and interrupts the agent), and
     # how loud it must be (0-1, smoothed): quieter sound is background, not the caller.
     # The defaults (two of Silero's 32 ms windows, a gate of 0.4) interrupt the agent sooner than

@@ -17,7 +17,7 @@ from functools import cache
 from typing import Any
 
 from onnxruntime import InferenceSession
-from pipecat.audio.turn.smart_turn.base_smart_turn import BaseSmartTurn
+from pipecat.audio.turn.smart_turn.base_smart_turn import BaseSmartTurn, SmartTurnParams
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
 from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
@@ -88,9 +88,9 @@ class SharedSmartTurn(LocalSmartTurnAnalyzerV3):
     """Pipecat's Smart-Turn v3 on the process's one loaded model and its own threads; each call
     keeps only its audio buffer."""
 
-    def __init__(self) -> None:
+    def __init__(self, params: SmartTurnParams | None = None) -> None:
         # Skips LocalSmartTurnAnalyzerV3.__init__, which would load the model again.
-        BaseSmartTurn.__init__(self)
+        BaseSmartTurn.__init__(self, params=params)
         self._log_data = False  # never write callers' voices to disk
         self._session = _smart_turn()
 
@@ -105,7 +105,8 @@ def caller_turns(settings: Settings) -> LLMUserAggregatorParams:
     timer for a caller gone quiet (answered by `reprompt_when_silent`)."""
     stop = (SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=settings.turn_silence_seconds)
             if settings.turn_detection == "silence"
-            else TurnAnalyzerUserTurnStopStrategy(turn_analyzer=SharedSmartTurn()))
+            else TurnAnalyzerUserTurnStopStrategy(turn_analyzer=SharedSmartTurn(
+                SmartTurnParams(stop_secs=settings.turn_incomplete_seconds))))
     return LLMUserAggregatorParams(
         vad_analyzer=SharedSileroVAD(sample_rate=SAMPLE_RATE, params=VADParams(
             start_secs=settings.vad_start_seconds, min_volume=settings.vad_min_volume,

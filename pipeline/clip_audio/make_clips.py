@@ -44,11 +44,13 @@ def record(text: str, out: Path, sox_format: list[str], pad: tuple[float, float]
            words_per_minute: int = 160) -> Path:
     """Synthesise `text` with espeak-ng and convert it with sox (`sox_format`: the output
     options), trimmed of espeak's silences and padded with `pad` seconds before and after.
+    `text` may hold SSML breaks (`<break time="400ms"/>`): pauses inside one sentence.
     tests/audio/make_fixtures.py records the callers' speech the same way."""
+    markup = ["-m"] if "<" in text else []
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "espeak.wav"
-        subprocess.run(["espeak-ng", "-v", VOICE, "-s", str(words_per_minute), "-w", str(wav), text],
-                       check=True)
+        subprocess.run(["espeak-ng", *markup, "-v", VOICE, "-s", str(words_per_minute), "-w", str(wav),
+                        text], check=True)
         subprocess.run(["sox", "-D", str(wav), *sox_format, str(out), *TRIM,
                         "pad", str(pad[0]), str(pad[1])], check=True)
     return out

@@ -11,7 +11,13 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+import numpy as np
+
+from tests.fakes._pcm import rms, ulaw_to_pcm16
+
 HERE = Path(__file__).resolve().parent
+
+VOICED_RMS = 300  # 16-bit level above which a 20 ms window holds speech, not espeak's silence
 
 SAMPLE_RATE = 8000
 """Samples (= bytes) per second of every fixture."""
@@ -25,10 +31,22 @@ TEXTS: dict[str, str] = {
     "speak_to_person": "I'd like to speak to a person.",
     "reschedule": "Can I move my appointment to Friday?",
     "cancel": "Please cancel my appointment.",
+    # Short answers, and sentences with pauses inside (PAUSES says where and how long).
+    "tuesday_works": "Tuesday works.",
+    "yes": "Yes.",
+    "paused_civic": "I need... um... an oil change for my Civic.",
+    "paused_tuesday": "Could we do... Tuesday afternoon?",
 }
 """Fixture name -> the sentence spoken in it (use as the fake STT script)."""
 
 NAMES: tuple[str, ...] = tuple(TEXTS)
+
+PAUSES: dict[str, str] = {
+    "paused_civic": 'I need <break time="400ms"/> um <break time="600ms"/> an oil change for my Civic.',
+    "paused_tuesday": 'Could we do <break time="700ms"/> Tuesday afternoon?',
+}
+"""The fixtures with pauses inside one sentence, as recorded (espeak-ng SSML breaks), so the
+pauses keep the sentence's unfinished intonation."""
 
 
 @cache
@@ -47,3 +65,21 @@ def duration(name: str) -> float:
 def silence(seconds: float) -> bytes:
     """Mu-law digital silence (0xFF) lasting ``seconds``."""
     return b"\xff" * round(seconds * SAMPLE_RATE)
+
+
+def pauses(name: str, shortest: float = 0.2) -> list[tuple[float, float]]:
+    """The silences of at least `shortest` seconds between the words of fixture `name`, as
+    (start, end) seconds into it."""
+    samples = np.frombuffer(ulaw_to_pcm16(load(name)), dtype="<i2")
+    window = SAMPLE_RATE // 50  # 20 ms, a media message
+    voiced = [rms(samples[i:i + window]) > VOICED_RMS for i in range(0, len(samples), window)]
+    spoken = [i for i, v in enumerate(voiced) if v]
+    found, quiet_from = [], None
+    for i in range(spoken[0], spoken[-1] + 1):
+        if not voiced[i] and quiet_from is None:
+            quiet_from = i
+        elif voiced[i] and quiet_from is not None:
+            if (i - quiet_from) / 50 >= shortest:
+                found.append((quiet_from / 50, i / 50))
+            quiet_from = None
+    return found

@@ -46,12 +46,15 @@ speech-to-text socket (close code 1011, as a server failing mid-stream sends);
 ``refuse_listen`` / ``refuse_speak`` set to an HTTP status refuse new handshakes of
 that API with it (``None``, the default, accepts them; refusals are counted in
 ``refused``); ``tts_stalled`` makes text-to-speech take ``Speak``/``Flush`` and answer
-nothing at all, neither audio nor ``Flushed``, as a provider that hangs.
+nothing at all, neither audio nor ``Flushed``, as a provider that hangs; ``final_delay``
+(seconds, 0 by default) holds every final ``Results`` back that long after it is due, as a
+real service takes time to decode (Deepgram publishes a median of about 250 ms).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import math
@@ -267,6 +270,7 @@ class FakeDeepgram(LoopbackServer):
         api_key: str | None = None,
         tts_ms_per_char: float = 60.0,
         tts_chunk_delay: float = 0.0,
+        final_delay: float = 0.0,
         host: str = "127.0.0.1",
     ) -> None:
         super().__init__(host=host)
@@ -274,6 +278,7 @@ class FakeDeepgram(LoopbackServer):
         self.api_key = api_key
         self.tts_ms_per_char = tts_ms_per_char
         self.tts_chunk_delay = tts_chunk_delay
+        self.final_delay = final_delay
         self.stt_connections: list[SttConnection] = []
         self.tts_connections: list[TtsConnection] = []
         self.rejected_handshakes: list[dict[str, str]] = []
@@ -638,7 +643,18 @@ class _SttSession:
             },
             "from_finalize": from_finalize,
         }
-        self.conn.results.append(SttResult(text, is_final, from_finalize, utterance, time.monotonic()))
+        result = SttResult(text, is_final, from_finalize, utterance, time.monotonic())
+        if is_final and self.fake.final_delay > 0:
+            # Told now, said later: the audio that follows is taken in meanwhile, as a real
+            # service goes on listening while it decodes.
+            self.fake._spawn(self._send_late(message, result))
+            return
+        self.conn.results.append(result)
+        await self._send(message)
+
+    async def _send_late(self, message: dict[str, Any], result: SttResult) -> None:
+        await asyncio.sleep(self.fake.final_delay)
+        self.conn.results.append(dataclasses.replace(result, at=time.monotonic()))
         await self._send(message)
 
 

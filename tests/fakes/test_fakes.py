@@ -25,7 +25,7 @@ from aiohttp import web
 from pipecat.serializers.twilio import TwilioFrameSerializer
 from pipecat.services.llm_service import FunctionCallParams  # module level: Pipecat resolves annotations
 
-from tests.audio import NAMES, TEXTS, load, silence
+from tests.audio import NAMES, PAUSES, TEXTS, load, pauses, silence
 from tests.fakes._pcm import tone
 from tests.fakes.deepgram import FakeDeepgram, count_utterances
 from tests.fakes.openai import Call, ChatRequest, Drop, Fail, FakeOpenAI, Reply, Stall, ToolCalls
@@ -96,19 +96,30 @@ async def tiny_server(
 # ---------------------------------------------------------------------------------
 
 
+def test_the_paused_fixtures_pause_where_they_were_recorded_to() -> None:
+    breaks = {name: [float(ms) / 1000 for ms in re.findall(r'time="(\d+)ms"', ssml)]
+              for name, ssml in PAUSES.items()}
+    for name, wanted in breaks.items():
+        heard = [end - start for start, end in pauses(name)]
+        assert len(heard) == len(wanted), (name, heard)
+        for length, asked in zip(heard, wanted, strict=True):
+            assert asked - 0.1 <= length <= asked + 0.1, (name, heard)
+    assert all(pauses(name) == [] for name in ("yes", "tuesday_works"))
+
+
 @pytest.mark.asyncio
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [name for name in NAMES if name not in PAUSES])
 async def test_fixture_is_one_utterance_for_segmenter_and_silero(name: str) -> None:
     from pipecat.audio.vad.silero import SileroVADAnalyzer
     from pipecat.audio.vad.vad_analyzer import VADState
 
     ulaw = load(name)
-    assert 8000 < len(ulaw) < 60_000
+    assert 4000 < len(ulaw) < 60_000  # from "um" to a whole sentence
     pcm = b"".join(await twilio_to_pcm(silence(1.0) + ulaw + silence(1.5)))
     segments = count_utterances(pcm, RATE)
     assert len(segments) == 1, segments
     start, end = segments[0]
-    assert 0.9 <= start <= 1.3 and end - start > 0.7
+    assert 0.9 <= start <= 1.3 and end - start > 0.3
 
     vad = SileroVADAnalyzer(sample_rate=RATE)
     vad.set_sample_rate(RATE)
@@ -206,6 +217,32 @@ async def test_deepgram_stt_wire_format_with_sdk() -> None:
     conn_rec = dg.stt_connections[0]
     assert conn_rec.count("KeepAlive") == 1 and conn_rec.interims == []
     assert conn_rec.query["model"] == "nova-3" and conn_rec.authorization == "Token sdk-key"
+
+
+@pytest.mark.asyncio
+async def test_deepgram_final_delay_holds_finals_back_and_keeps_listening() -> None:
+    from deepgram import AsyncDeepgramClient, DeepgramClientEnvironment
+
+    async with FakeDeepgram([TEXTS["yes_thats_right"]], final_delay=0.25) as dg:
+        url = dg.ws_base_url
+        env = DeepgramClientEnvironment(base=dg.base_url, production=url, agent=url, agent_rest=url)
+        client = AsyncDeepgramClient(api_key="sdk-key", environment=env)
+        pcm = b"".join(await twilio_to_pcm(load("yes_thats_right")))
+        async with client.listen.v1.connect(
+            model="nova-3", encoding="linear16", sample_rate="8000", interim_results="false"
+        ) as conn:
+            for i in range(0, len(pcm), 640):
+                await conn.send_media(pcm[i : i + 640])
+            asked = time.monotonic()
+            await conn.send_finalize()
+            await conn.send_media(bytes(640))  # audio sent while the final is on its way is taken
+            final = await asyncio.wait_for(conn.recv(), 5)
+            answered = time.monotonic()
+
+    assert final.is_final and final.from_finalize
+    assert final.channel.alternatives[0].transcript == "Yes, that's right."
+    assert 0.25 <= answered - asked < 0.5
+    assert dg.stt_connections[0].bytes_received == len(pcm) + 640
 
 
 @pytest.mark.asyncio

@@ -400,7 +400,7 @@ class TwilioCaller:
         talking) until audio with sound in it arrived: the silence a caller sits through.
         ``TimeoutError`` when none came within ``timeout``."""
         first = next((i for i, e in enumerate(self.events) if e.at >= since), len(self.events))
-        heard = await self.wait_for(lambda e: e.event == "media" and _audible(e.payload),
+        heard = await self.wait_for(lambda e: e.event == "media" and audible(e.payload),
                                     timeout, after=first)
         return heard.at - since
 
@@ -534,6 +534,6 @@ class TwilioCaller:
         self._release_say_waiters(all_=True)
 
 
-def _audible(ulaw: bytes) -> bool:
+def audible(ulaw: bytes) -> bool:
     """More than line noise: the fakes' speech and any recorded clip, not comfort silence."""
     return rms(np.frombuffer(ulaw_to_pcm16(ulaw), dtype="<i2")) > 100

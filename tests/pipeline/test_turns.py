@@ -104,6 +104,21 @@ async def test_smart_turn_threads_are_the_processs_and_outlive_a_call() -> None:
     assert state == EndOfTurnState.COMPLETE  # "Hi, I'd like to book an oil change." is a whole turn
 
 
+def test_a_caller_judged_unfinished_waits_only_turn_incomplete_seconds() -> None:
+    # Pipecat ends a turn Smart-Turn judged unfinished only after 3 s of silence; ours after
+    # TURN_INCOMPLETE_SECONDS, longer than a pause inside a sentence (tests/audio PAUSES).
+    settings = Settings(_env_file=None)
+    analyzer = caller_turns(settings).user_turn_strategies.stop[0]._turn_analyzer
+    analyzer.set_sample_rate(SAMPLE_RATE)
+    speech, quiet = pcm(load("paused_civic")), pcm(silence(0.02))
+    for i in range(0, len(speech), CHUNK):
+        analyzer.append_audio(speech[i:i + CHUNK], is_speech=True)
+    states = [analyzer.append_audio(quiet, is_speech=False) for _ in range(100)]
+    silent_for = (states.index(EndOfTurnState.COMPLETE) + 1) * 0.02
+    assert settings.turn_incomplete_seconds == 0.8
+    assert silent_for == pytest.approx(settings.turn_incomplete_seconds, abs=0.021)
+
+
 @pytest.mark.parametrize("turn_detection", ["smart-turn", "silence"])
 async def test_words_held_when_the_caller_hangs_up_still_become_a_turn(turn_detection: str) -> None:
     # The call log takes caller turns from `on_user_turn_message_added`: a caller who hangs up
