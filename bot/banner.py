@@ -21,6 +21,9 @@ def banner(settings: Settings) -> list[str]:
         f"Health:                {local}/health",
     ]
     lines += [f"Not ready: {need}; until then calls get an apology" for need in not_ready(settings)]
+    if "local" in (settings.stt_provider, settings.tts_provider):
+        lines.append("Speech is offline (Whisper tiny.en, Piper): for trying the agent; a phone line"
+                     " wants Deepgram's (DEEPGRAM_API_KEY)")
     if not settings.twilio_auth_token:
         lines.append("TWILIO_AUTH_TOKEN is not set: Twilio webhooks are refused (403)")
     if not settings.database_url:

@@ -147,6 +147,6 @@ def not_ready(settings: Settings) -> list[str]:
     return [
         "the conversation needs a model endpoint: set OPENAI_BASE_URL to an OpenAI-compatible server"
         " (a local Ollama: http://127.0.0.1:11434/v1) or OPENAI_API_KEY for OpenAI's"
-        if "OPENAI_BASE_URL" in key else f"{' and '.join(purposes)} needs {key}"
+        if "OPENAI_BASE_URL" in key else f"set {key} for {' and '.join(purposes)}"
         for key, purposes in missing_keys(settings).items()
     ]

@@ -62,7 +62,7 @@ def test_starts_on_embedded_defaults_without_keys(tmp_path: Path) -> None:
     assert f"Twilio voice webhook:  http://127.0.0.1:{port}/twilio/voice" in output
     # Speech is offline without a Deepgram key; only the model endpoint is missing, and said plainly.
     assert "Not ready: the conversation needs a model endpoint: set OPENAI_BASE_URL" in output
-    assert "DEEPGRAM_API_KEY" not in output
+    assert "Speech is offline (Whisper tiny.en, Piper)" in output and "set DEEPGRAM_API_KEY" not in output
     assert "embedded PostgreSQL" in output
     # initdb and pg_ctl said their piece in the embedded servers' log, not here.
     assert "initdb" not in output and "pg_ctl" not in output
