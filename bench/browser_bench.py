@@ -37,6 +37,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import percentile  # noqa: E402
 from pipeline.offline_speech import load_voice  # noqa: E402
 from tests.bot.chromium import Chromium  # noqa: E402
 from tests.fakes.openai import FakeOpenAI, Reply  # noqa: E402
@@ -103,7 +104,7 @@ def _summary(name: str, values: list[float]) -> str:
     if not values:
         return f"{name}: no samples"
     ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    p95 = percentile(ordered, 0.95)
     return (f"{name}: median {statistics.median(ordered):.0f} ms, p95 {p95:.0f} ms,"
             f" min {ordered[0]:.0f}, max {ordered[-1]:.0f} (n={len(ordered)})")
 

@@ -20,25 +20,26 @@ import platform
 import random
 import secrets
 import statistics
+import sys
 import time
 from collections.abc import Awaitable
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-import calendar_adapter
-import crm
-from calendar_adapter.rules import ShopRules
-from config.settings import get_settings
-from crm import db
-from crm.appointments import ACTIVE_SQL
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import calendar_adapter  # noqa: E402
+import crm  # noqa: E402
+from calendar_adapter.rules import ShopRules  # noqa: E402
+from config.settings import get_settings  # noqa: E402
+from crm import db  # noqa: E402
+from crm.appointments import ACTIVE_SQL  # noqa: E402
 
 Request = tuple[str, str, int, int]  # start time, service, customer id, vehicle id
 _KEYS = "bench:"  # idempotency-key prefix of every benchmark booking
-
-
-def _percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+from bench.stats import percentile  # noqa: E402
 
 
 async def _timed(call: Awaitable[dict[str, Any]]) -> tuple[float, dict[str, Any]]:
@@ -124,10 +125,10 @@ async def _run(
         deleted += await _clean(prefix)
     succeeded = sum(answer["success"] for answer in concurrent)
     return {
-        "check p50": _percentile(checks, 0.5),
-        "check p99": _percentile(checks, 0.99),
-        "book p50": _percentile(booked, 0.5),
-        "book p99": _percentile(booked, 0.99),
+        "check p50": percentile(checks, 0.5),
+        "check p99": percentile(checks, 0.99),
+        "book p50": percentile(booked, 0.5),
+        "book p99": percentile(booked, 0.99),
         "bookings/s": succeeded / elapsed,
         "attempts/s": len(concurrent) / elapsed,
         "refused alone": refused_alone,

@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import crm  # noqa: E402
+from bench.stats import percentile  # noqa: E402
 from tests.audio import SAMPLE_RATE, load, pauses  # noqa: E402
 from tests.fakes._pcm import ulaw_to_pcm16  # noqa: E402
 from tests.fakes.deepgram import FakeDeepgram, count_utterances  # noqa: E402
@@ -97,11 +98,6 @@ def _speech_bounds(name: str) -> tuple[float, float]:
     """Where speech starts and ends inside a fixture, in seconds."""
     segments = count_utterances(ulaw_to_pcm16(load(name)), SAMPLE_RATE)
     return segments[0][0], segments[-1][1]
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
 async def one_call(base: str, twilio: FakeTwilioRest, figures: Figures, index: int,
@@ -199,7 +195,7 @@ def _free_port() -> int:
 
 def _ms(values: list[float]) -> str:
     ms = [v * 1000 for v in values]
-    return f"p50 {statistics.median(ms):.0f} p95 {_percentile(ms, 0.95):.0f} ms" if ms else "-"
+    return f"p50 {statistics.median(ms):.0f} p95 {percentile(ms, 0.95):.0f} ms" if ms else "-"
 
 
 def _report(bot: str, calls: int, figures: Figures, peak: int, idle: int, launcher_cpu: float,
@@ -270,7 +266,7 @@ def _ratios(ours: dict[int, Figures], bare: dict[int, Figures]) -> None:
         cells = []
         for name, pick in (("reply", lambda f: f.replies), ("barge-in", lambda f: f.barge_in)):
             for label, q in (("p50", 0.5), ("p95", 0.95)):
-                mine, theirs = _percentile(pick(ours[calls]), q), _percentile(pick(bare[calls]), q)
+                mine, theirs = percentile(pick(ours[calls]), q), percentile(pick(bare[calls]), q)
                 cells.append(f"{name} {label} {mine / theirs:.2f}x")
         print(f"ours / bare at {calls} calls: " + ", ".join(cells))
 

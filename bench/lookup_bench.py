@@ -16,16 +16,17 @@ import os
 import platform
 import random
 import statistics
+import sys
 import time
+from pathlib import Path
 
-import crm
-from crm import db
-from crm.cache import cache
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-
-def _percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+import crm  # noqa: E402
+from bench.stats import percentile  # noqa: E402
+from crm import db  # noqa: E402
+from crm.cache import cache  # noqa: E402
 
 
 def _line(figures: dict[str, float]) -> str:
@@ -75,9 +76,9 @@ async def main(args: argparse.Namespace) -> None:
         cold_rate = await _throughput(distinct, args.concurrency)
         warm_rate = await _throughput(phones, args.concurrency)
         figures = {
-            "uncached p50 ms": _percentile(uncached, 0.5),
-            "uncached p99 ms": _percentile(uncached, 0.99),
-            "cached p50 ms": _percentile(cached, 0.5), "cached p99 ms": _percentile(cached, 0.99),
+            "uncached p50 ms": percentile(uncached, 0.5),
+            "uncached p99 ms": percentile(uncached, 0.99),
+            "cached p50 ms": percentile(cached, 0.5), "cached p99 ms": percentile(cached, 0.99),
             f"uncached/s at {args.concurrency}": cold_rate,
             f"cached/s at {args.concurrency}": warm_rate,
         }

@@ -18,22 +18,18 @@ bench/call_bench.py is where calls compete for the cores.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import os
 import platform
 import re
 import statistics
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipecat.frames.frames import (  # noqa: E402
     InputAudioRawFrame,
-    OutputAudioRawFrame,
     TranscriptionFrame,
     TTSAudioRawFrame,
     TTSSpeakFrame,
@@ -43,12 +39,12 @@ from pipecat.frames.frames import (  # noqa: E402
 from pipecat.observers.base_observer import BaseObserver, FramePushed  # noqa: E402
 from pipecat.pipeline.worker import PipelineParams  # noqa: E402
 from pipecat.processors.frame_processor import FrameProcessor  # noqa: E402
-from pipecat.serializers.twilio import TwilioFrameSerializer  # noqa: E402
 from pipecat.tests.utils import run_test  # noqa: E402
 
+from bench.stats import percentile  # noqa: E402
 from pipeline.offline_speech import LocalPiperTTSService, LocalWhisperSTTService, load_models  # noqa: E402
 from pipeline.services import SAMPLE_RATE  # noqa: E402
-from tests.fakes._pcm import ulaw_to_pcm16  # noqa: E402
+from tests.fakes.phone_line import over_the_phone  # noqa: E402
 
 # (what the caller says, as a transcript would write it)
 SENTENCES = [
@@ -105,15 +101,6 @@ def errors(reference: list[str], heard: list[str]) -> int:
     return row[-1]
 
 
-async def over_the_phone(pcm: bytes) -> bytes:
-    """`pcm` as the agent hears it back from a phone line: G.711 mu-law by Pipecat's Twilio
-    serializer, decoded again."""
-    serializer = TwilioFrameSerializer("MZ0", params=TwilioFrameSerializer.InputParams(auto_hang_up=False))
-    await serializer.setup(SimpleNamespace(audio_in_sample_rate=SAMPLE_RATE))  # type: ignore[arg-type]
-    media = json.loads(await serializer.serialize(OutputAudioRawFrame(pcm, SAMPLE_RATE, 1)))
-    return ulaw_to_pcm16(base64.b64decode(media["media"]["payload"]))
-
-
 async def speak(text: str) -> tuple[bytes, float, float]:
     """The sentence's audio, seconds to its first audio frame, and RTF."""
     tts = LocalPiperTTSService(sample_rate=SAMPLE_RATE)
@@ -139,7 +126,7 @@ async def hear(pcm: bytes) -> tuple[str, float, float]:
 
 
 def summary(name: str, values: list[float], unit: str = "") -> str:
-    p95 = statistics.quantiles(values, n=20, method="inclusive")[-1]
+    p95 = percentile(values, 0.95)
     return f"{name}: median {statistics.median(values):.3f}{unit}, p95 {p95:.3f}{unit}"
 
 
@@ -149,7 +136,7 @@ async def main() -> None:
           f"{SAMPLE_RATE} Hz")
     load_models()
     await speak("Warming up.")  # the first inference of each model sets up its buffers
-    await hear(await over_the_phone((await speak("Warming up."))[0]))
+    await hear(await over_the_phone((await speak("Warming up."))[0], SAMPLE_RATE))
 
     tts_first, tts_rtf, stt_latency, stt_rtf = [], [], [], []
     wrong = total = 0
@@ -157,7 +144,7 @@ async def main() -> None:
         pcm, first, rtf = await speak(spoken)
         tts_first.append(first)
         tts_rtf.append(rtf)
-        heard, latency, rtf = await hear(await over_the_phone(pcm))
+        heard, latency, rtf = await hear(await over_the_phone(pcm, SAMPLE_RATE))
         stt_latency.append(latency)
         stt_rtf.append(rtf)
         wrong += errors(words(written), words(heard))

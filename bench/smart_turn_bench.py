@@ -5,13 +5,15 @@
 Speaks whole turns and cut-off ones with the offline Piper voice, then asks our shared
 Smart-Turn v3 (pipeline/turns.py; Pipecat resamples what it gets to 16 kHz) whether each is
 finished: once from 16 kHz audio, once from the same audio as a Twilio call carries it (8 kHz
-G.711 mu-law). Prints how many verdicts were right at each rate, and each probability.
+G.711 mu-law, through Pipecat's Twilio serializer). Prints how many verdicts were right at
+each rate, and each probability.
 Caveat: a cut-off turn spoken on its own ends with the voice's falling, finished intonation,
 unlike a caller pausing mid-sentence, so the cut-off set is harder than real pauses.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
@@ -23,37 +25,30 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.offline_speech import load_voice  # noqa: E402
 from pipeline.turns import SharedSmartTurn  # noqa: E402
+from tests.fakes.phone_line import over_the_phone  # noqa: E402
 
 FINISHED = ("Hi, I'd like to book an oil change.", "Thanks, goodbye.", "I'd like to speak to a person.",
             "Can I move my appointment to Friday?", "Tuesday works.", "Yes.", "That's all. Thank you.",
             "Please cancel my appointment.", "Tomorrow at ten in the morning works.")
 CUT_OFF = ("I need", "I'd like to book an", "Could we do", "My car is making a",
            "Can I move my appointment to", "I was wondering if", "So the thing is")
-MU = 255.0
+def _floats(pcm: bytes) -> np.ndarray:
+    return np.frombuffer(pcm, np.int16).astype(np.float32) / 32768
 
 
-def _phone_line(audio: np.ndarray, rate: int) -> np.ndarray:
-    """`audio` as Twilio carries it: 8 kHz, through G.711 mu-law and back."""
-    narrow = np.clip(soxr.resample(audio, rate, 8000), -1, 1)
-    companded = np.round((np.sign(narrow) * np.log1p(MU * np.abs(narrow)) / np.log1p(MU) + 1) * 127.5)
-    level = companded / 127.5 - 1
-    return (np.sign(level) * ((1 + MU) ** np.abs(level) - 1) / MU).astype(np.float32)
-
-
-def main() -> None:
+async def main() -> None:
     voice = load_voice()
     rate = voice.config.sample_rate
-    spoken = {text: np.frombuffer(b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(text)),
-                                  np.int16).astype(np.float32) / 32768
+    spoken = {text: b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(text))
               for text in (*FINISHED, *CUT_OFF)}
-    for label, model_rate, prepare in (
-            ("16 kHz", 16000, lambda a: soxr.resample(a, rate, 16000).astype(np.float32)),
-            ("8 kHz mu-law", 8000, lambda a: _phone_line(a, rate))):
+    wide = {text: soxr.resample(_floats(pcm), rate, 16000).astype(np.float32) for text, pcm in spoken.items()}
+    narrow = {text: _floats(await over_the_phone(pcm, rate)) for text, pcm in spoken.items()}
+    for label, model_rate, audio_of in (("16 kHz", 16000, wide), ("8 kHz mu-law", 8000, narrow)):
         analyzer = SharedSmartTurn()
         analyzer.set_sample_rate(model_rate)
         right, cells = 0, []
-        for text, audio in spoken.items():
-            probability = analyzer._predict_endpoint(prepare(audio))["probability"]
+        for text, audio in audio_of.items():
+            probability = analyzer._predict_endpoint(audio)["probability"]
             correct = (probability > 0.5) == (text in FINISHED)
             right += correct
             cells.append(f"{'' if correct else 'WRONG '}{text!r} {probability:.2f}")
@@ -63,4 +58,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    asyncio.run(main())

@@ -4,17 +4,13 @@ become a turn; loading either model touches no network."""
 
 from __future__ import annotations
 
-import base64
-import json
 import socket
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from pipecat.frames.frames import (
     Frame,
     InputAudioRawFrame,
-    OutputAudioRawFrame,
     TranscriptionFrame,
     TTSAudioRawFrame,
     TTSSpeakFrame,
@@ -30,7 +26,6 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMContextAggregatorPair,
     UserTurnMessageAddedMessage,
 )
-from pipecat.serializers.twilio import TwilioFrameSerializer
 from pipecat.tests.utils import SleepFrame, run_test
 
 from config.settings import Settings
@@ -44,7 +39,8 @@ from pipeline.offline_speech import (
 )
 from pipeline.services import SAMPLE_RATE
 from pipeline.turns import caller_turns
-from tests.fakes._pcm import rms, ulaw_to_pcm16
+from tests.fakes._pcm import rms
+from tests.fakes.phone_line import over_the_phone
 
 SENTENCES = "Hi, I'd like to book an oil change for my Civic. Is Tuesday morning free?"
 PARAMS = PipelineParams(audio_in_sample_rate=SAMPLE_RATE, audio_out_sample_rate=SAMPLE_RATE)
@@ -63,13 +59,8 @@ async def speak(text: str) -> list[Frame]:
     return list(down)
 
 
-async def over_the_phone(pcm: bytes) -> bytes:
-    """`pcm` as the agent hears it back from a phone line: through Pipecat's Twilio
-    serializer into G.711 mu-law, and decoded again."""
-    serializer = TwilioFrameSerializer("MZ0", params=TwilioFrameSerializer.InputParams(auto_hang_up=False))
-    await serializer.setup(SimpleNamespace(audio_in_sample_rate=SAMPLE_RATE))  # type: ignore[arg-type]
-    media = json.loads(await serializer.serialize(OutputAudioRawFrame(pcm, SAMPLE_RATE, 1)))
-    return ulaw_to_pcm16(base64.b64decode(media["media"]["payload"]))
+def spoken(frames: list[Frame]) -> bytes:
+    return b"".join(f.audio for f in frames if isinstance(f, TTSAudioRawFrame))
 
 
 async def test_piper_speaks_each_sentence_as_it_is_made_at_the_pipeline_rate() -> None:
@@ -87,7 +78,7 @@ async def test_piper_speaks_each_sentence_as_it_is_made_at_the_pipeline_rate() -
 
 async def test_whisper_transcribes_a_caller_on_an_8khz_phone_line() -> None:
     down = await speak(SENTENCES)
-    pcm = await over_the_phone(b"".join(f.audio for f in down if isinstance(f, TTSAudioRawFrame)))
+    pcm = await over_the_phone(spoken(down), SAMPLE_RATE)
     stt = services.STT["local"](Settings(_env_file=None))
     assert isinstance(stt, LocalWhisperSTTService)
 
@@ -105,7 +96,7 @@ async def test_the_callers_words_become_a_turn_in_the_calls_pipeline() -> None:
     # As pipeline/call.py has it: speech-to-text before the caller aggregator, whose VAD tells
     # it (upstream) where each segment starts and stops.
     down = await speak("I'd like to book an oil change for my Civic.")
-    speech = await over_the_phone(b"".join(f.audio for f in down if isinstance(f, TTSAudioRawFrame)))
+    speech = await over_the_phone(spoken(down), SAMPLE_RATE)
     pcm = bytes(SAMPLE_RATE) + speech + bytes(3 * SAMPLE_RATE)  # 0.5 s silence before, 1.5 s after
     settings = Settings(_env_file=None, turn_detection="silence")
     caller, _ = LLMContextAggregatorPair(LLMContext(), user_params=caller_turns(settings))
