@@ -6,7 +6,8 @@ Starts `python -m bot` as its own process (configured from the environment for t
 and cache, e.g. DATABASE_URL/REDIS_URL, else the embedded ones in .data/), with Deepgram,
 OpenAI and Twilio replaced by the fakes from tests/fakes: the model and the voice answer at
 once, speech-to-text sends each final `--stt-final-ms` after it is due (default 250 ms,
-Deepgram's published median). `--bots ours,bare` runs the same calls against
+Deepgram's published median), with the words said so far ("I need" in the first pause of "I
+need... um... an oil change"). `--bots ours,bare` runs the same calls against
 bench/bare_pipecat_bot.py too, a bare Pipecat 1.14 bot on the same fakes (Silero VAD, 0.2 s
 stop, 0.6 s speech timeout, or Pipecat's default Smart-Turn with `--turn-detection smart-turn`),
 and prints each figure's ratio to it. Simulated Twilio callers speak recorded speech; each
@@ -22,7 +23,15 @@ sentences with pauses inside ("I need... um... an oil change for my Civic."). Pe
 - after decision (ours only): the launcher's own figure from the call log (`call_logs.metrics`,
   written by LatencyMeter): from the end of speech as the VAD heard it to the first reply audio
   sent;
-- barge-in: onset of the caller's speech while the agent talks -> Twilio `clear`.
+- backchannels: "mm-hmm", "okay", "yeah", "right" or a cough said 0.8 s into each answer; taken
+  for an interruption when a `clear` follows;
+- gaps in the agent's audio: silences of 5-150 ms inside an answer as the caller hears it (audio
+  sent too late: a stutter);
+- barge-in: onset of the caller's "Actually, wait, ..." while the agent talks -> the caller stops
+  hearing the agent (its audio played out, or a `clear`), and -> the `clear`.
+
+`--echo` puts the agent's voice (recorded speech, then) back on the caller's line, `--echo-db`
+down and `--echo-ms` late, as a speakerphone does.
 
 Calls of a level arrive `--arrivals` seconds apart (all at once with 0), then overlap; each
 caller speaks `--turns` times before barging in.
@@ -45,6 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import numpy as np
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,8 +62,8 @@ sys.path.insert(0, str(ROOT))
 
 import crm  # noqa: E402
 from bench.stats import percentile  # noqa: E402
-from tests.audio import SAMPLE_RATE, load, pauses  # noqa: E402
-from tests.fakes._pcm import ulaw_to_pcm16  # noqa: E402
+from tests.audio import SAMPLE_RATE, TEXTS, load, pauses, silence  # noqa: E402
+from tests.fakes._pcm import pcm16_to_ulaw, ulaw_to_pcm16  # noqa: E402
 from tests.fakes.deepgram import FakeDeepgram, count_utterances  # noqa: E402
 from tests.fakes.openai import FakeOpenAI, Reply  # noqa: E402
 from tests.fakes.twilio_caller import (  # noqa: E402
@@ -77,6 +87,19 @@ TURNS: dict[str, tuple[str, ...]] = {
 }
 CYCLE = [(kind, name) for pair in zip(*TURNS.values(), strict=True)
          for kind, name in zip(TURNS, pair, strict=True)]
+# Said over the agent's answer to each turn: acknowledgements, and a cough (no words).
+BACKCHANNELS: tuple[str | None, ...] = ("mm_hmm", "okay", "yeah", "right", None)
+
+
+def backchannel(turn: int) -> bytes:
+    name = BACKCHANNELS[turn % len(BACKCHANNELS)]
+    return load(name) if name else cough()
+
+
+def cough() -> bytes:
+    """A 200 ms burst of loud noise, in 100 ms of silence either side."""
+    noise = np.random.default_rng(7).normal(0, 6000, 1600) * np.hanning(1600)
+    return silence(0.1) + pcm16_to_ulaw(noise.astype("<i2").tobytes()) + silence(0.1)
 
 
 @dataclass
@@ -87,6 +110,10 @@ class Figures:
     cut_in: int = 0
     after_decision: list[float] = field(default_factory=list)
     barge_in: list[float] = field(default_factory=list)
+    clear: list[float] = field(default_factory=list)
+    backchannels: int = 0
+    false_interruptions: int = 0
+    stutters: int = 0
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -100,24 +127,24 @@ def _speech_bounds(name: str) -> tuple[float, float]:
     return segments[0][0], segments[-1][1]
 
 
-async def one_call(base: str, twilio: FakeTwilioRest, figures: Figures, index: int,
-                   delay: float = 0.0, turns: int = 1) -> str:
+async def one_call(base: str, twilio: FakeTwilioRest, figures: Figures, delay: float = 0.0,
+                   turns: int = 1, echo: tuple[float, float] | None = None) -> str:
     await asyncio.sleep(delay)
     call_sid, number = new_sid("CA"), f"+1646555{1000 + int.from_bytes(os.urandom(2)) % 9000:04d}"
     form = inbound_call_params(call_sid, number, "+13125550100", twilio.account_sid)
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         answer = await client.post("/twilio/voice", data=form, headers={
             "X-Twilio-Signature": twilio_signature(TOKEN, base + "/twilio/voice", form)})
-    caller = TwilioCaller.from_twiml(answer.text, call_sid=call_sid)
+    caller = TwilioCaller.from_twiml(answer.text, call_sid=call_sid, echo=echo)
     try:
         async with caller:
             started = time.monotonic()
             first = await caller.wait_for_event("media", timeout=20)
             figures.greeting.append(first.at - started)
+            await caller.wait_for_bot_silence(timeout=30)
 
             for number_of_turn in range(turns):
-                kind, name = CYCLE[(index + number_of_turn) % len(CYCLE)]
-                await caller.wait_for_bot_silence(timeout=30)
+                kind, name = CYCLE[number_of_turn % len(CYCLE)]
                 before, said_from = caller.position(), time.monotonic()
                 await caller.say(load(name))
                 speech_end = said_from + _speech_bounds(name)[1]
@@ -127,20 +154,38 @@ async def one_call(base: str, twilio: FakeTwilioRest, figures: Figures, index: i
                     figures.cut_in += any(
                         said_from + inside[0][0] <= e.at <= speech_end for e in caller.events[before:]
                         if e.event == "clear" or (e.event == "media" and audible(e.payload)))
-                figures.reply[kind].append(await caller.dead_air_since(speech_end, timeout=20))
+                reply = await caller.dead_air_since(speech_end, timeout=20)
+                figures.reply[kind].append(reply)
+                answer_from = speech_end + reply
 
-            await caller.wait_for_event("media", timeout=20, after=caller.position())
-            await asyncio.sleep(0.8)  # the agent is mid-sentence
-            before = caller.position()
-            said_from = time.monotonic()
-            talking = asyncio.create_task(caller.say(load("actually_wait")))
-            clear = await caller.wait_for_event("clear", timeout=10, after=before)
-            figures.barge_in.append(clear.at - (said_from + _speech_bounds("actually_wait")[0]))
-            await talking
+                # Into the answer, a backchannel (or a cough): the agent should go on.
+                await asyncio.sleep(0.8)
+                before, said_from = caller.position(), time.monotonic()
+                await caller.say(backchannel(number_of_turn))
+                if number_of_turn == turns - 1:
+                    await asyncio.sleep(1.0)
+                    await _barge_in(caller, figures)
+                    break
+                await caller.wait_for_bot_silence(quiet=1.2, timeout=30)
+                figures.backchannels += 1
+                figures.false_interruptions += any(e.event == "clear" for e in caller.events[before:])
+                figures.stutters += len(caller.gaps_in_agent_audio(answer_from, time.monotonic()))
             await caller.hang_up()
     except (TimeoutError, AssertionError, ConnectionError) as exc:
         figures.failures.append(f"{call_sid}: {exc!r}")
     return call_sid
+
+
+async def _barge_in(caller: TwilioCaller, figures: Figures) -> None:
+    """"Actually, wait, ..." over the agent: when the caller stops hearing it, and the `clear`."""
+    before, said_from = caller.position(), time.monotonic()
+    talking = asyncio.create_task(caller.say(load("actually_wait")))
+    onset = said_from + _speech_bounds("actually_wait")[0]
+    clear = await caller.wait_for_event("clear", timeout=10, after=before)
+    if (heard_until := caller.agent_heard_until(onset)) > onset:  # the agent was talking
+        figures.barge_in.append(heard_until - onset)
+        figures.clear.append(clear.at - onset)
+    await talking
 
 
 async def logged_replies(call_sids: list[str], figures: Figures) -> None:
@@ -156,7 +201,7 @@ async def logged_replies(call_sids: list[str], figures: Figures) -> None:
 
 
 async def level(base: str, twilio: FakeTwilioRest, launcher: psutil.Process, calls: int,
-                spread: float = 0.0, turns: int = 1, ours: bool = True
+                spread: float, turns: int, ours: bool, echo: tuple[float, float] | None
                 ) -> tuple[Figures, int, float, float]:
     """Run `calls` calls at once; returns figures, peak RSS, and the launcher's and this
     process's CPU use over the level (in cores)."""
@@ -176,7 +221,7 @@ async def level(base: str, twilio: FakeTwilioRest, launcher: psutil.Process, cal
     gc.disable()
     # Calls arrive spread over `spread` seconds, as phone traffic does, not in one instant.
     call_sids = await asyncio.gather(*(
-        one_call(base, twilio, figures, i, spread * i / calls, turns) for i in range(calls)))
+        one_call(base, twilio, figures, spread * i / calls, turns, echo) for i in range(calls)))
     sampler.cancel()
     seconds = time.monotonic() - cpu_before[2]
     gc.enable()
@@ -203,7 +248,9 @@ def _report(bot: str, calls: int, figures: Figures, peak: int, idle: int, launch
     kinds = ", ".join(f"{kind} {_ms(values)}" for kind, values in figures.reply.items())
     print(f"{bot:4s} {calls:3d} calls: reply {_ms(figures.replies)} ({kinds});"
           f" cut in {figures.cut_in}/{figures.paused_turns} paused turns;"
-          f" barge-in {_ms(figures.barge_in)}; greeting {_ms(figures.greeting)}"
+          f" barge-in {_ms(figures.barge_in)} (clear {_ms(figures.clear)});"
+          f" backchannels taken for interruptions {figures.false_interruptions}/{figures.backchannels};"
+          f" gaps in the agent's audio {figures.stutters}; greeting {_ms(figures.greeting)}"
           + (f"; after decision {_ms(figures.after_decision)}" if figures.after_decision else "")
           + f"; failed {len(figures.failures)}; peak RSS {peak / 2**20:.0f} MiB"
           f" ({(peak - idle) / 2**20 / calls:.1f} MiB per call); CPU launcher {launcher_cpu:.2f}"
@@ -246,12 +293,14 @@ async def run_bot(bot: str, args: argparse.Namespace, deepgram: FakeDeepgram, op
                     await asyncio.sleep(0.2)
         launcher = psutil.Process(process.pid)
         ours = bot == "ours"
-        await level(base, twilio, launcher, 1, ours=ours)  # warm-up: imports, models, pools
+        echo = (args.echo_db, args.echo_ms / 1000) if args.echo else None
+        # Warm-up: imports, models, pools. The whole call, so the fake transcribes it in order.
+        await level(base, twilio, launcher, 1, 0.0, args.turns, ours, echo)
         idle = launcher.memory_info().rss
         print(f"{bot}: idle RSS {idle / 2**20:.0f} MiB")
         for calls in args.calls:
             figures, peak, launcher_cpu, bench_cpu = await level(
-                base, twilio, launcher, calls, args.arrivals * calls, args.turns, ours)
+                base, twilio, launcher, calls, args.arrivals * calls, args.turns, ours, echo)
             _report(bot, calls, figures, peak, idle, launcher_cpu, bench_cpu)
             results[calls] = figures
     finally:
@@ -266,20 +315,29 @@ def _ratios(ours: dict[int, Figures], bare: dict[int, Figures]) -> None:
         cells = []
         for name, pick in (("reply", lambda f: f.replies), ("barge-in", lambda f: f.barge_in)):
             for label, q in (("p50", 0.5), ("p95", 0.95)):
+                if not (pick(ours[calls]) and pick(bare[calls])):
+                    continue
                 mine, theirs = percentile(pick(ours[calls]), q), percentile(pick(bare[calls]), q)
                 cells.append(f"{name} {label} {mine / theirs:.2f}x")
         print(f"ours / bare at {calls} calls: " + ", ".join(cells))
 
 
 async def main(args: argparse.Namespace) -> None:
-    async with (FakeDeepgram(script=["I'd like to book an oil change"] * 100_000,
+    # Every caller says the same turns in the same order, one speech-to-text connection each,
+    # so the fake transcribes each turn as said, pauses included ("I need", "um", ...).
+    script = [text for turn in range(args.turns) for text in (
+        TEXTS[CYCLE[turn % len(CYCLE)][1]], TEXTS.get(BACKCHANNELS[turn % len(BACKCHANNELS)] or ""))]
+    async with (FakeDeepgram(script=[*script, TEXTS["actually_wait"]], per_connection=True,
+                             tts_voice="speech" if args.echo else "tone",
                              final_delay=args.stt_final_ms / 1000) as deepgram,
                 FakeOpenAI(lambda _request: Reply(REPLY)) as openai,
                 FakeTwilioRest(auth_token=TOKEN) as twilio):
         load1, load5, _ = os.getloadavg()
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {load1:.2f} /"
               f" {load5:.2f} (1 / 5 min); turn detection {args.turn_detection}; speech-to-text"
-              f" final after {args.stt_final_ms:.0f} ms; {args.turns} turns per call")
+              f" final after {args.stt_final_ms:.0f} ms; {args.turns} turns per call; barge-in"
+              f" {os.environ.get('BARGE_IN', 'pause')}; echo "
+              + (f"{args.echo_db:.0f} dB, {args.echo_ms:.0f} ms" if args.echo else "none"))
         results = {}
         try:
             for bot in args.bots:
@@ -304,4 +362,8 @@ if __name__ == "__main__":
                         help="how long the speech-to-text fake takes to send each final")
     parser.add_argument("--arrivals", type=float, default=0.2,
                         help="seconds between call arrivals within a level (0: all at once)")
+    parser.add_argument("--echo", action="store_true",
+                        help="a speakerphone: the agent's voice (recorded speech) back on the line")
+    parser.add_argument("--echo-db", type=float, default=-20.0, help="the echo's level")
+    parser.add_argument("--echo-ms", type=float, default=150.0, help="the echo's delay")
     asyncio.run(main(parser.parse_args()))

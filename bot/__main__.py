@@ -1,17 +1,34 @@
-"""`python -m bot`: start the launcher on HOST:PORT, every unset dependency embedded."""
+"""`python -m bot`: start the launcher on HOST:PORT, every unset dependency embedded.
+`python -m bot calls` lists the recent calls; `python -m bot calls show CALL_SID` shows one."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
+from bot import call_views
 from calendar_adapter.backends import backend
 from calendar_adapter.errors import CalendarConfigError
 from config import log_privacy
 from config.settings import ConfigError, get_settings
 
 
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    commands = parser.add_subparsers(dest="command", metavar="{calls}",
+                                     help="without one, the launcher starts")
+    call_views.add_commands(commands)
+    return parser
+
+
 def main() -> None:
-    argparse.ArgumentParser(prog="python -m bot", description=__doc__).parse_args()
+    args = _parser().parse_args()
+    if args.command == "calls":
+        sys.exit(call_views.main(args))
+    launch()
+
+
+def launch() -> None:
     settings = get_settings()  # a bad setting stops here with one line
     try:
         backend()  # so does an incomplete calendar configuration

@@ -14,15 +14,27 @@ from fastapi import FastAPI
 
 import calendar_adapter
 import crm
-from bot import browser_test, health, media_stream, reminder_webhooks, twilio_webhooks
+from bot import (
+    browser_test,
+    desk_webhooks,
+    health,
+    media_stream,
+    prometheus,
+    reminder_webhooks,
+    summaries,
+    text_webhooks,
+    twilio_webhooks,
+)
 from bot.banner import banner
 from bot.calls import ActiveCalls
 from config import log_privacy
 from config.settings import get_settings
 from crm import journal
 from crm.migrate import migrate
-from pipeline import plugins, services, turns
+from pipeline import plugins, services, tracing, turns
 from telephony.rest import NoTwilioAccount, TwilioRest
+from telephony.texts import Texts
+from telephony.warm_transfer import DeskLegs
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +104,8 @@ def draining_on_signals(calls: ActiveCalls, seconds: float) -> Iterator[None]:
 def create_app() -> FastAPI:
     log_privacy.install()  # here, so `uvicorn bot.app:create_app --factory` gets it too
     plugins.check(get_settings())  # a plug-in that cannot be imported stops the start, not a call
+    if get_settings().otel_tracing:
+        tracing.install()  # before any call, whose worker then traces it
     calls = ActiveCalls()
     browser = browser_test.BrowserCalls(calls)
     try:
@@ -99,6 +113,9 @@ def create_app() -> FastAPI:
     except NoTwilioAccount as exc:
         log.warning("no hang-up or transfer through Twilio's REST API: %s", exc)
         telephony = None
+    # Warm transfers ring the desk through the same account; without one a transfer is a <Dial>.
+    desk = DeskLegs(telephony) if telephony is not None else None
+    texts = Texts(telephony)  # to customers, after a booking, a move, a cancellation, a voicemail
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -115,6 +132,8 @@ def create_app() -> FastAPI:
         calendar_sync = asyncio.create_task(calendar_adapter.run_sync_worker(), name="calendar-sync")
         # Call-log writes kept while the database was down are written once it answers again.
         journal_replay = asyncio.create_task(journal.run_replay_worker(), name="call-log-journal")
+        # The advisor's summary of each call that ended, made after its log was closed.
+        call_summaries = asyncio.create_task(summaries.run_summary_worker(), name="call-summaries")
         with draining_on_signals(calls, get_settings().drain_seconds):
             yield
         await browser.close()
@@ -124,16 +143,24 @@ def create_app() -> FastAPI:
         # What it has not written yet stays queued for the next start or another launcher.
         calendar_sync.cancel()
         journal_replay.cancel()
-        await asyncio.gather(calendar_sync, journal_replay, return_exceptions=True)
+        call_summaries.cancel()
+        await asyncio.gather(calendar_sync, journal_replay, call_summaries, return_exceptions=True)
+        await texts.close()  # the texts still on their way need the REST client
         if telephony is not None:
             await telephony.close()
+        if desk is not None:
+            await desk.close()
         await calendar_adapter.close()
         await crm.close()
 
     app = FastAPI(title="Service desk phone agent", lifespan=lifespan)
     app.include_router(health.router(calls))
+    app.include_router(prometheus.router())
     app.include_router(twilio_webhooks.router(calls))
-    app.include_router(reminder_webhooks.router(calls))
-    app.include_router(media_stream.router(calls, telephony))
+    app.include_router(reminder_webhooks.router(calls, texts))
+    app.include_router(text_webhooks.router())
+    app.include_router(media_stream.router(calls, telephony, desk, texts))
+    if desk is not None:
+        app.include_router(desk_webhooks.router(desk))
     app.include_router(browser.router())
     return app

@@ -15,6 +15,7 @@ def banner(settings: Settings) -> list[str]:
     lines = [
         f"Twilio voice webhook:  {settings.base_url}/twilio/voice (POST)",
         f"Twilio status webhook: {settings.base_url}/twilio/status (POST)",
+        f"Twilio text webhook:   {settings.base_url}/twilio/sms (POST; STOP/START replies)",
         f"Media stream:          {stream_url(settings)}",
         f"Talk in a browser:     {page_url(settings)}" if settings.test_page_enabled
         else "Talk in a browser:     off (set TEST_PAGE=true to serve it on this machine)",

@@ -33,7 +33,9 @@ from pipeline.opening import CallStart
 from telephony.rest import TwilioRest
 from telephony.serializer import UnfitMessage, stream_message
 from telephony.streams import stream_token_problem
+from telephony.texts import Texts
 from telephony.twiml import to_the_desk
+from telephony.warm_transfer import DeskLegs
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +112,8 @@ async def _admission_problem(start: CallStart, parameters: dict[str, str],
     return None if claimed else "no open call for this stream, or it already has one"
 
 
-def router(calls: ActiveCalls, telephony: TwilioRest | None) -> APIRouter:
+def router(calls: ActiveCalls, telephony: TwilioRest | None, desk: DeskLegs | None = None,
+           texts: Texts | None = None) -> APIRouter:
     routes = APIRouter()
 
     @routes.websocket("/twilio/stream")
@@ -137,7 +140,8 @@ def router(calls: ActiveCalls, telephony: TwilioRest | None) -> APIRouter:
             await _refuse(websocket, problem, start.call_sid)
             return
         with calls.holding(start.call_sid) as wrap_up:
-            await run_call(TwilioLine(websocket, start), start, get_settings(), telephony, wrap_up)
+            await run_call(TwilioLine(websocket, start), start, get_settings(), telephony, wrap_up, desk,
+                           texts)
 
     return routes
 

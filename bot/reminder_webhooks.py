@@ -2,8 +2,9 @@
 
 The call is created with synchronous answering-machine detection, so Twilio requests
 `POST /twilio/reminder?appointment_id=N` only once it knows who answered (`AnsweredBy`):
-a machine gets a short voicemail and a hang-up; a person gets the agent in reminder mode on
-our media stream. The call's status callback is the inbound one, `POST /twilio/status`.
+a machine gets a short voicemail and a hang-up (and the customer a text); a person gets the
+agent in reminder mode on our media stream. The call's status callback is the inbound one,
+`POST /twilio/status`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from crm.identity import CallerId
 from pipeline import services
 from reminders import selection, voicemail
 from telephony.streams import connect_stream
+from telephony.texts import Texts
 from telephony.twiml import say_and_hang_up
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,7 @@ def _no_agent(calls: ActiveCalls, settings: Settings, call_sid: str) -> str | No
     return None
 
 
-def router(calls: ActiveCalls) -> APIRouter:
+def router(calls: ActiveCalls, texts: Texts | None = None) -> APIRouter:
     routes = APIRouter(prefix="/twilio")
 
     @routes.post("/reminder")
@@ -77,6 +79,9 @@ def router(calls: ActiveCalls) -> APIRouter:
         spoken = voicemail.message(settings.shop_name, appointment.start_time.astimezone(settings.tz),
                                    call_back_number(settings))
         if machine:
+            if texts is not None:  # what the machine heard, in writing too
+                texts.about(settings, "reminder", appointment.customer_id, appointment.service_type,
+                            appointment.start_time)
             return twiml(say_and_hang_up(spoken))
         unavailable = _no_agent(calls, settings, call_sid)
         if unavailable:  # no agent to hand the person to: the message will do

@@ -14,6 +14,7 @@ GREETING_KNOWN = "Hi {name}, thanks for calling {shop}. How can I help today?"
 REMINDER_GREETING = ("Hi {name}, this is {shop} with a reminder of your {service}{car} on {when}."
                      " Can you still make it?")
 REMINDER_CAR = " for your {car}"
+REMINDER_KEYS = " You can also press 1 to confirm, 2 to move it, or 3 to speak with someone."
 NAMELESS = "there"  # in a reminder greeting, for a customer whose name is not on file
 
 # --- when the agent cannot take the call -------------------------------------------------
@@ -62,6 +63,31 @@ GIVE_UP = "I'll let you go. Thanks for calling {shop}."
 # --- ending ------------------------------------------------------------------------------
 
 TRANSFERRING = "Sure, I'm connecting you with a service advisor now. Please hold."
+# Said while the desk rings (pipeline/handover.py), every few seconds.
+STILL_HOLDING = "Thanks for holding, I'm still trying to reach an advisor."
+# Nobody at the desk took the call, or it is closed: the caller's answer is the next turn, and
+# the model takes the message (take_message).
+DESK_NO_ANSWER = ("I'm sorry, none of our service advisors could pick up just now. I can have one"
+                  " call you back. Would you like that?")
+DESK_CLOSED = ("I'm sorry, our service advisors are not in right now. I can have one call you back."
+               " Would you like that?")
+# Whispered to the advisor who answers a transfer, before they join the caller: who (first
+# name only), which car, what they want, what the agent already did on the call.
+WHISPER = "Phone assistant transfer: {who}{car}; reason: {reason}; {done}."
+WHISPER_NEW_CALLER = "a caller not on file"
+WHISPER_UNVERIFIED = ", caller ID not verified"
+WHISPER_CAR = ", about the {car}"
+WHISPER_DONE = "on this call I {did}"
+WHISPER_NOTHING_DONE = "nothing was done on the call yet"
+WHISPER_DID = {
+    "booked": "booked {service} for {when}",
+    "rescheduled": "moved {service} to {when}",
+    "cancelled": "cancelled {service} on {when}",
+    "confirmed": "confirmed {service} on {when}",
+    "message": "took a message for a call-back",
+}
+# To an advisor who answers once the caller is no longer waiting for them.
+DESK_CALLER_GONE = "Sorry, the caller is no longer waiting. Goodbye."
 GOODBYE = "Thanks for calling {shop}. Goodbye!"
 # The launcher is shutting down and the call is still going; then TO_THE_DESK or CALL_BACK_LATER.
 WRAPPING_UP = "I'm sorry, I have to wrap up our call now."
@@ -77,3 +103,15 @@ VOICEMAIL_CALL_BACK = (" To confirm, reschedule or cancel, please call us at {nu
 VOICEMAIL_END = " Thank you, goodbye."
 NO_LONGER_NEEDED = ("Hello, this is {shop} about a reminder that is no longer needed."
                     " Sorry to bother you, goodbye.")
+
+# --- texts to the customer ---------------------------------------------------------------
+
+# Sent after the agent booked, moved or cancelled an appointment, and after a reminder call
+# reached voicemail (telephony/texts.py). {when} is written short: "Tue Dec 8 at 9:30 AM".
+TEXT_BOOKED = "{shop}: your {service} is booked for {when}."
+TEXT_RESCHEDULED = "{shop}: your {service} has moved to {when}."
+TEXT_CANCELLED = "{shop}: your {service} on {when} is cancelled."
+TEXT_REMINDER = ("{shop}: a reminder of your {service} on {when}. Call this number to confirm,"
+                 " move or cancel it.")
+TEXT_ADDRESS = " Find us at {address}."  # SHOP_ADDRESS, when set
+TEXT_END = " Reply STOP to opt out."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import phonenumbers
 
 
@@ -17,6 +19,12 @@ def e164(value: str, region: str = "US") -> str:
     if not phonenumbers.is_valid_number(parsed):
         raise ValueError(f"{value!r} is not a valid phone number")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def allowlisted(number: str | None, allowlist: Collection[str]) -> bool:
+    """Whether reminder calls and texts may reach `number` (E.164): only the numbers on
+    REMINDER_ALLOWLIST (kept in E.164 by the settings) may; an empty list lets nobody through."""
+    return number is not None and number in allowlist
 
 
 def region_of(value: str) -> str | None:

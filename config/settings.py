@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     twilio_auth_token: str | None = None
     twilio_phone_number: str | None = None
     twilio_api_base_url: str = "https://api.twilio.com"
+    # Texts to customers (a booking, move or cancellation, a reminder left on voicemail): on
+    # while a Twilio account and number are set, unless turned off (`off`/`false`).
+    sms_confirmations: bool | None = None
 
     calendar_backend: Literal["local", "google"] = "local"
     google_calendar_id: str | None = None
@@ -99,6 +102,11 @@ class Settings(BaseSettings):
     reminder_max_attempts: int = Field(3, ge=1, le=10)
     reminder_backoff_seconds: float = Field(2.0, ge=0, le=300)
     service_desk_number: str | None = None
+    # A transfer rings the desk this long while the caller holds with the agent, then the agent
+    # offers a call-back; outside SERVICE_DESK_HOURS (JSON like SHOP_HOURS, which it defaults to;
+    # closed on SHOP_HOLIDAYS) it offers the call-back without ringing.
+    transfer_timeout_seconds: float = Field(25.0, gt=0, le=120)
+    service_desk_hours: dict[str, list[tuple[time, time]]] | None = None
     idle_reprompt_seconds: float = Field(8.0, gt=0)
     # Calls one launcher process takes at once; past it callers hear a busy message and are
     # sent to the service desk, rather than every caller getting a slow agent.
@@ -111,9 +119,15 @@ class Settings(BaseSettings):
     # this many seconds once the database answers again.
     call_log_journal_path: str = ".data/call-log-journal.jsonl"
     call_log_journal_replay_seconds: float = Field(5.0, gt=0, le=300)
+    # After a call, the advisor's summary is one model request; a failed one is tried again this
+    # many seconds later, doubling each time (crm/summaries.py: MAX_ATTEMPTS tries in all).
+    summary_retry_seconds: float = Field(60.0, gt=0, le=3600)
     # The browser test page lets its user claim any caller number: off unless asked for, or
     # while the launcher only listens on this machine and has no public address.
     test_page: bool | None = None
+    # Pipecat's OpenTelemetry spans (a conversation, its turns, each service's work), sent to the
+    # standard OTEL_EXPORTER_OTLP_* endpoint (pipeline/tracing.py); the words said stay out.
+    otel_tracing: bool = False
 
     # Which implementation serves each stage of the call pipeline: a provider name from
     # pipeline/services.py or "package.module:factory" for one of your own. Speech is Deepgram's
@@ -143,7 +157,20 @@ class Settings(BaseSettings):
     turn_silence_seconds: float = Field(0.6, gt=0, le=5)
     # With Smart-Turn, how long the caller may stay quiet after it judged them not finished
     # before the turn ends anyway (Pipecat's fallback is 3 s, which the caller waits out).
-    turn_incomplete_seconds: float = Field(0.8, gt=0, le=10)
+    turn_incomplete_seconds: float = Field(0.5, gt=0, le=10)
+    # In either mode, how long the caller may stay quiet after words a sentence cannot end on
+    # ("I need", "um", "for my") before the turn ends anyway: longer than a pause mid-sentence.
+    turn_unfinished_seconds: float = Field(1.0, gt=0, le=10)
+    # The caller speaking over the agent: "pause" holds the agent's voice at once and decides
+    # from the words and their length whether it was a backchannel ("mm-hmm": the agent goes on)
+    # or an interruption; "immediate" cuts the agent off at the first sound, as Pipecat does.
+    barge_in: Literal["pause", "immediate"] = "pause"
+    backchannel_seconds: float = Field(0.8, gt=0, le=3)
+    # How far ahead of what the caller hears the agent's audio is sent: what a pause cannot stop.
+    voice_lead_seconds: float = Field(0.04, ge=0.02, le=2)
+    # While the agent talks, caller audio this many dB quieter than the agent's own voice is
+    # taken for its echo (a speakerphone) and not heard; 0 turns the gate off.
+    echo_gate_db: float = Field(10.0, ge=0, le=40)
     # How much speech confirms that the caller started talking (and interrupts the agent), and
     # how loud it must be (0-1, smoothed): quieter sound is background, not the caller.
     # The defaults (two of Silero's 32 ms windows, a gate of 0.4) interrupt the agent sooner than
@@ -165,6 +192,7 @@ class Settings(BaseSettings):
 
     # Shop rules (calendar); defaults are a typical dealership service department.
     shop_name: str = "the service department"
+    shop_address: str | None = None  # at the end of the texts to customers, when set
     shop_bays: int = Field(3, ge=1, le=100)
     shop_slot_minutes: int = Field(30, ge=5, le=240)
     shop_min_lead_minutes: int = Field(60, ge=0)
@@ -243,9 +271,11 @@ class Settings(BaseSettings):
                 raise ValueError(f"use package.module:factory (or an entry point's name), not {name!r}")
         return value
 
-    @field_validator("shop_hours")
+    @field_validator("shop_hours", "service_desk_hours")
     @classmethod
-    def _weekdays(cls, value: dict[str, list[tuple[time, time]]]) -> dict:
+    def _weekdays(cls, value: dict[str, list[tuple[time, time]]] | None) -> dict | None:
+        if value is None:
+            return None
         days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
         unknown = set(value) - set(days)
         if unknown:
@@ -294,6 +324,11 @@ class Settings(BaseSettings):
     def phone_region(self) -> str:
         """Region for numbers spoken without a country code: the shop's own number's."""
         return (region_of(self.twilio_phone_number) if self.twilio_phone_number else None) or "US"
+
+    @property
+    def texts_enabled(self) -> bool:
+        account = self.twilio_account_sid and self.twilio_auth_token and self.twilio_phone_number
+        return bool(account) and self.sms_confirmations is not False
 
     @property
     def test_page_enabled(self) -> bool:

@@ -21,7 +21,7 @@ from crm.callback_requests import (
 )
 from crm.customers import create_customer, customer_record, forget_customer, lookup_customer
 from crm.errors import CRMError, DatabaseUnavailable
-from crm.vehicles import decode_vin, get_vehicle_info
+from crm.vehicles import add_vehicle, decode_vin, get_vehicle_info
 
 
 async def close() -> None:
@@ -36,6 +36,7 @@ async def close() -> None:
 __all__ = [
     "CRMError",
     "DatabaseUnavailable",
+    "add_vehicle",
     "append_metrics",
     "append_turn",
     "claim_stream",

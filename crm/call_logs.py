@@ -134,10 +134,12 @@ async def record_outcome(call_sid: str, outcome: str, *,
 async def close_call_log(call_sid: str, outcome: str, *,
                          conn: AsyncConnection | None = None) -> bool:
     """Close the log; `outcome` applies unless one was recorded during the call.
-    False when it was already closed (or never opened): the first closer wins."""
+    False when it was already closed (or never opened): the first closer wins. A call in which
+    the caller said something is due for its summary (`crm.summaries`), made after this."""
     async with db.within(conn) as conn:
         cur = await conn.execute(
-            "UPDATE call_logs SET ended_at = now(), outcome = coalesce(outcome, %s)"
+            "UPDATE call_logs SET ended_at = now(), outcome = coalesce(outcome, %s),"
+            "  summary_due_at = CASE WHEN transcript @> '[{\"role\": \"caller\"}]' THEN now() END"
             " WHERE call_sid = %s AND ended_at IS NULL",
             (_known(outcome), call_sid),
         )
@@ -149,6 +151,16 @@ async def get_call_log(call_sid: str) -> dict[str, Any] | None:
         return await (
             await conn.execute("SELECT * FROM call_logs WHERE call_sid = %s", (call_sid,))
         ).fetchone()
+
+
+async def recent_call_logs(limit: int) -> list[dict[str, Any]]:
+    """The `limit` calls started last, newest first, with their per-turn figures (no transcript)."""
+    async with db.connection() as conn:
+        return await (
+            await conn.execute(
+                "SELECT call_sid, direction, from_number, to_number, started_at, ended_at, outcome,"
+                " metrics FROM call_logs ORDER BY started_at DESC, id DESC LIMIT %s", (limit,))
+        ).fetchall()
 
 
 async def claim_stream(call_sid: str) -> bool:

@@ -37,7 +37,7 @@ class Vehicle:
     year: int
     make: str
     model: str
-    vin: str
+    vin: str | None  # None: added by a caller who did not have it
     mileage: int | None
 
     @property

@@ -68,7 +68,7 @@ class Proof:
         make = _MAKE_ALIASES.get(make, make)
         vin_end = _letters(self.vin_last4).upper()
         return any((make and _letters(vehicle.make) == make)
-                   or (len(vin_end) == 4 and vehicle.vin.endswith(vin_end))
+                   or (len(vin_end) == 4 and (vehicle.vin or "").endswith(vin_end))
                    for vehicle in record.vehicles)
 
 

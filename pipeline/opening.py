@@ -33,6 +33,10 @@ appointments with the tools. Never invent availability: call check_availability 
 offer times it returned. Before booking, moving or cancelling, repeat the service, vehicle, day
 and time and get a clear yes. After a tool answers, tell the caller the outcome in plain words.
 If a tool says a time is taken or invalid, offer the alternatives it gives.
+A car not on the caller's record can be added with add_vehicle: year, make and model, and the
+VIN (passed as the caller spells it) and mileage if they have them. Read back what it returns,
+the VIN in its groups, and call it again with confirmed=true only after the caller says yes;
+a VIN that does not check out is asked for again.
 When the caller asks for a person, is upset, or you cannot help, call transfer_to_human.
 If a tool says the system is down, or no advisor can take the call, apologise briefly and offer
 to take a message: ask for the caller's name, a number to call back on (their caller ID is fine
@@ -130,7 +134,7 @@ def _reminder_greeting(settings: Settings, record: CustomerRecord, appointment: 
     return lines.REMINDER_GREETING.format(
         name=record.customer.first_name or lines.NAMELESS, shop=settings.shop_name,
         service=appointment.service_type, when=say_when(appointment.start_time),
-        car=lines.REMINDER_CAR.format(car=vehicle.label) if vehicle else "")
+        car=lines.REMINDER_CAR.format(car=vehicle.label) if vehicle else "") + lines.REMINDER_KEYS
 
 
 def _instructions(settings: Settings, now: datetime, access: CallerAccess,

@@ -21,6 +21,7 @@ import crm
 from crm import journal
 from crm.customers import CustomerRecord
 from crm.identity import CallerAccess
+from pipeline import metrics
 from pipeline.opening import CallStart
 from processors.card_redactor import redact_card_numbers
 
@@ -52,6 +53,8 @@ class CallSession:
     access: CallerAccess  # which records the call may see and change
     record: CustomerRecord | None  # the customer's own record (None: unknown, withheld)
     ending: Ending = Ending.CALLER_LEFT
+    conference: str | None = None  # a warm transfer's, where the caller joins the advisor at the end
+    _outcome: str | None = field(default=None, repr=False)  # the last business result recorded
     _writes: asyncio.Queue[journal.Entry | None] = field(default_factory=asyncio.Queue, repr=False)
     _writer: asyncio.Task[None] | None = field(default=None, repr=False)
     _in_flight: set[asyncio.Future[Any]] = field(default_factory=set, repr=False)
@@ -76,6 +79,7 @@ class CallSession:
 
     async def figures(self, figures: dict[str, Any]) -> None:
         self._write("append_metrics", figures=figures)
+        metrics.turn(figures)
 
     def identified(self, customer_id: int) -> None:
         """The call's own customer is known (found by caller ID, or just created)."""
@@ -88,6 +92,7 @@ class CallSession:
     def outcome(self, outcome: str) -> None:
         """A business result (booked, rescheduled, cancelled, confirmed, transferred)."""
         self._write("record_outcome", outcome=outcome)
+        self._outcome = outcome
 
     def message(self, name: str, phone: str, reason: str) -> None:
         """A message for a service advisor to call back (`phone` in E.164), stored like the log.
@@ -136,6 +141,8 @@ class CallSession:
         while self._in_flight:
             await asyncio.wait(set(self._in_flight))
         self._write("close_call_log", outcome=self.ending.outcome)
+        # What the log keeps: a result recorded during the call wins over how it ended.
+        metrics.call_ended(self._outcome or self.ending.outcome)
         self._writes.put_nowait(None)
         if self._writer is not None:
             await self._writer

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pipecat.adapters.llm.schemas.direct_function import tool_options
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.frames.frames import EndWorkerFrame, FunctionCallResultProperties, TTSSpeakFrame
 from pipecat.services.llm_service import FunctionCallParams
@@ -29,7 +30,11 @@ from config import lines
 from config.phones import e164
 from config.settings import Settings
 from crm.identity import Proof
+from pipeline.handover import Done, Handover, summary
+from pipeline.new_vehicle import NewVehicle
 from pipeline.session import CallSession, Ending
+from telephony.texts import CallTexts
+from telephony.warm_transfer import DeskLegs
 
 log = logging.getLogger(__name__)
 
@@ -84,14 +89,19 @@ def _answering(tool: Tool) -> Callable[..., Awaitable[None]]:
 class CallTools:
     """The tools of one call, bound to its session."""
 
-    def __init__(self, session: CallSession, settings: Settings) -> None:
+    def __init__(self, session: CallSession, settings: Settings, texts: CallTexts | None = None,
+                 desk: DeskLegs | None = None) -> None:
         self.session = session
         self._settings = settings
+        self._handover = Handover(session, settings, desk)
+        self._done: list[Done] = []  # what the call did, for the advisor a transfer reaches
+        self._texts = texts  # the customer's text after a booking, move or cancellation
+        self._vehicle_read_back: NewVehicle | None = None  # what add_vehicle last read back
 
     def schema(self) -> ToolsSchema:
         tools = [self.lookup_customer, self.get_vehicle_info, self.check_availability,
                  self.book_appointment, self.reschedule_appointment, self.cancel_appointment,
-                 self.take_message, self.transfer_to_human, self.end_call]
+                 self.add_vehicle, self.take_message, self.transfer_to_human, self.end_call]
         if self.session.start.appointment_id is not None:
             tools.append(self.confirm_appointment)
         return ToolsSchema(standard_tools=tools)
@@ -179,6 +189,49 @@ class CallTools:
         return await self._after_write(result, "booked")
 
     @_answering
+    async def add_vehicle(self, params: FunctionCallParams, year: int, make: str, model: str,
+                          vin: str | None = None, mileage: int | None = None, confirmed: bool = False,
+                          customer_name: str | None = None, callback_number: str | None = None) -> Answer:
+        """Add a vehicle that is not on file to the caller's record. Call it first without
+        confirmed: it answers what to read back. Only once the caller says it is right, call it
+        again with the same details and confirmed=true to store it.
+
+        Args:
+            year: Model year, e.g. 2019.
+            make: Manufacturer, e.g. Honda.
+            model: Model, e.g. Civic.
+            vin: The VIN if the caller has it, as they spelled it (e.g. "1HG C as in Charlie M8...").
+            mileage: The current mileage, if the caller knows it.
+            confirmed: True only after the caller confirmed the read-back.
+            customer_name: First and last name of a new caller.
+            callback_number: A new caller's phone number, when their caller ID is withheld.
+        """
+        vehicle = NewVehicle.of(year, make, model, vin, mileage)
+        if not isinstance(vehicle, NewVehicle):
+            return vehicle  # what to ask again
+        if str(confirmed).lower() != "true" or vehicle != self._vehicle_read_back:
+            self._vehicle_read_back = vehicle  # stored only once the caller heard it and agreed
+            return vehicle.read_back()
+        if self.session.customer_id is None:
+            refusal = await self._adopt_new_caller(customer_name, callback_number)
+            if refusal:
+                return {**refusal, "added": False}
+        added = await crm.add_vehicle(self.session.customer_id, vehicle.year, vehicle.make, vehicle.model,
+                                      vehicle.vin, vehicle.mileage)
+        self._vehicle_read_back = None
+        if added["added"]:
+            await self._refresh_record()
+            return {"added": True, "vehicle_id": added["vehicle_id"]}
+        record = self.session.record
+        if added["reason"] == "on_record" and record and self.session.access.may_change(
+                record.customer.phone):
+            return {"added": False, "already_on_record": True, "vehicle_id": added["vehicle_id"]}
+        # Whose record a VIN is on is not for this call to say, nor whether it is the caller's own
+        # when the call may not change that record.
+        return {"added": False, "reason": "That vehicle cannot be added on this call. Do not guess why:"
+                                          " offer to go on without it, or a service advisor."}
+
+    @_answering
     async def reschedule_appointment(self, params: FunctionCallParams, appointment_id: int,
                                      start_time: str) -> Answer:
         """Move one of the caller's appointments to a new time.
@@ -248,6 +301,9 @@ class CallTools:
     async def _after_write(self, result: Answer, outcome: str) -> Answer:
         if result.get("success"):
             self.session.outcome(outcome)
+            self._done.append((outcome, result))
+            if self._texts is not None:
+                self._texts.changed(outcome, result)  # in the background: the answer does not wait
             await self._refresh_record()
         return result
 
@@ -280,29 +336,28 @@ class CallTools:
             return {"taken": False, "reason": "That is not a number we can call: ask for it again,"
                                               " with the area code."}
         self.session.message(said_name, number, need)
+        self._done.append(("message", {}))
         return {"taken": True, "callback_number": number,
                 "note": "Read the number back and tell the caller a service advisor will call them."}
 
     # --- handing the call on ---------------------------------------------------------------
 
+    # Not cancelled when the caller speaks: they are on hold while the desk rings (Pipecat's
+    # asynchronous tool, its result given to the model whenever it comes).
+    @tool_options(cancel_on_interruption=False)
     async def transfer_to_human(self, params: FunctionCallParams, reason: str) -> None:
         """Hand the call to a service advisor.
 
         Args:
-            reason: Why, in a few words.
+            reason: What the caller wants, in a few words (the advisor hears it).
         """
         if not self._settings.service_desk_number:
             await params.result_callback({
                 "transferred": False,
                 "reason": "No advisor line is configured: offer to take a message instead."})
             return
-        self.session.ending = Ending.TRANSFERRED
-        self.session.outcome("transferred")
-        await params.result_callback({"transferred": True},
-                                     properties=FunctionCallResultProperties(run_llm=False))
-        # The transfer itself happens once this has played (pipeline/call.py).
-        await params.llm.push_frame(TTSSpeakFrame(lines.TRANSFERRING))
-        await params.llm.push_frame(EndWorkerFrame(reason="transfer"))
+        why = _text(reason) or "to speak with an advisor"
+        await self._handover.transfer(params, summary(self.session, why, self._done))
 
     async def end_call(self, params: FunctionCallParams, reason: str) -> None:
         """Say goodbye and hang up when the conversation is finished.

@@ -26,14 +26,12 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMUserAggregator,
     LLMUserAggregatorParams,
 )
-from pipecat.turns.user_stop import (
-    SpeechTimeoutUserTurnStopStrategy,
-    TurnAnalyzerUserTurnStopStrategy,
-)
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from config.settings import Settings
+from pipeline.barge_in import BackchannelAwareStart
 from pipeline.services import SAMPLE_RATE
+from pipeline.unfinished_turns import SilenceStop, SmartTurnStop
 
 
 @cache
@@ -57,6 +55,9 @@ def load_models() -> None:
 # before Silero's score rises; the threshold is unchanged. The price: short scraps of voice now
 # count as speech more often (and interrupt the agent). bench/vad_bench.py measures both.
 VOLUME_SMOOTHING = 0.5
+# Silence after which the VAD says the caller stopped (Pipecat's default, and what Smart-Turn
+# and speech-to-text finalising are tuned for).
+VAD_STOP_SECONDS = 0.2
 
 
 class SharedSileroVAD(SileroVADAnalyzer):
@@ -100,18 +101,25 @@ class SharedSmartTurn(LocalSmartTurnAnalyzerV3):
 
 
 def caller_turns(settings: Settings) -> LLMUserAggregatorParams:
-    """How the agent hears the caller: Silero VAD for speech and barge-in, either the local
-    Smart-Turn model or a fixed pause to decide that the caller has finished, and Pipecat's idle
-    timer for a caller gone quiet (answered by `reprompt_when_silent`)."""
-    stop = (SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=settings.turn_silence_seconds)
+    """How the agent hears the caller: Silero VAD for speech and barge-in (a backchannel over
+    the agent only pauses it, with `barge_in` "pause"), either the local Smart-Turn model or a
+    fixed pause to decide that the caller has finished (held while their words sound
+    unfinished), and Pipecat's idle timer for a caller gone quiet (answered by
+    `reprompt_when_silent`)."""
+    hold = settings.turn_unfinished_seconds
+    stop = (SilenceStop(hold_seconds=hold, user_speech_timeout=settings.turn_silence_seconds)
             if settings.turn_detection == "silence"
-            else TurnAnalyzerUserTurnStopStrategy(turn_analyzer=SharedSmartTurn(
+            else SmartTurnStop(hold_seconds=hold, turn_analyzer=SharedSmartTurn(
                 SmartTurnParams(stop_secs=settings.turn_incomplete_seconds))))
     return LLMUserAggregatorParams(
         vad_analyzer=SharedSileroVAD(sample_rate=SAMPLE_RATE, params=VADParams(
             start_secs=settings.vad_start_seconds, min_volume=settings.vad_min_volume,
-            stop_secs=0.2)),
-        user_turn_strategies=UserTurnStrategies(stop=[stop]),
+            stop_secs=VAD_STOP_SECONDS)),
+        user_turn_strategies=UserTurnStrategies(
+            start=([BackchannelAwareStart(backchannel_seconds=settings.backchannel_seconds,
+                                          vad_stop_seconds=VAD_STOP_SECONDS)]
+                   if settings.barge_in == "pause" else None),
+            stop=[stop]),
         user_idle_timeout=settings.idle_reprompt_seconds,
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
+from config.phones import allowlisted
 from reminders import claims, dialler, selection
 from reminders.claims import (
     APPOINTMENT_PASSED,
@@ -35,7 +36,7 @@ def system_clock() -> datetime:
 
 def _safety(config: ReminderConfig, due: DueAppointment, now: datetime) -> str | None:
     """Why the appointment must not be dialled whatever the database says, or None."""
-    if due.phone not in config.allowlist:
+    if not allowlisted(due.phone, config.allowlist):
         return NOT_ALLOWLISTED
     if due.appointment.start_time <= now:
         return APPOINTMENT_PASSED

@@ -1,5 +1,5 @@
 """Twilio's REST API for what a media stream cannot do: hang up, transfer, place a call (and
-find it again in the list of calls when the answer to placing it went astray).
+find it again in the list of calls when the answer to placing it went astray), send a text.
 
 Requests go to `TWILIO_API_BASE_URL` (Twilio's own by default), through the official SDK's
 async client.
@@ -70,6 +70,11 @@ class TwilioRest:
         maximum), in Twilio's order: newest first."""
         calls = await self._client.calls.list_async(to=to, from_=from_, limit=limit)
         return [ListedCall(call.sid, call.date_created) for call in calls]
+
+    async def send_text(self, *, to: str, from_: str, body: str) -> str:
+        """Send an SMS (`POST .../Messages.json`); returns its SID."""
+        message = await self._client.messages.create_async(to=to, from_=from_, body=body)
+        return message.sid
 
     async def close(self) -> None:
         if self._http.session is not None:

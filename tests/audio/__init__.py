@@ -36,6 +36,12 @@ TEXTS: dict[str, str] = {
     "yes": "Yes.",
     "paused_civic": "I need... um... an oil change for my Civic.",
     "paused_tuesday": "Could we do... Tuesday afternoon?",
+    # Backchannels, said over the agent to show the caller is listening; and a short real answer.
+    "mm_hmm": "Mm-hmm.",
+    "okay": "Okay.",
+    "yeah": "Yeah.",
+    "right": "Right.",
+    "no": "No.",
 }
 """Fixture name -> the sentence spoken in it (use as the fake STT script)."""
 

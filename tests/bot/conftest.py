@@ -5,6 +5,7 @@ Twilio callers speaking the Media Streams protocol with recorded speech."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from tests.fakes.twilio_rest import FakeTwilioRest
 AUTH_TOKEN = "twilio-test-token"
 SHOP_NUMBER = "+13125550100"
 DESK_NUMBER = "+13125550111"
+DESK_ALWAYS_OPEN = json.dumps({day: [["00:00", "23:59:59.999999"]]
+                               for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")})
 
 
 @dataclass
@@ -83,6 +86,7 @@ async def launcher(clean_db: None, monkeypatch: pytest.MonkeyPatch) -> AsyncIter
             "TWILIO_PHONE_NUMBER": SHOP_NUMBER,
             "TWILIO_API_BASE_URL": twilio.base_url,
             "SERVICE_DESK_NUMBER": DESK_NUMBER,
+            "SERVICE_DESK_HOURS": DESK_ALWAYS_OPEN,  # a transfer rings the desk whenever the test runs
             "SHOP_NAME": "Lakeside Motors Service",
             # A fixed pause ends turns deterministically with synthetic speech.
             "TURN_DETECTION": "silence",

@@ -4,6 +4,7 @@ offer, and in every case the caller's silence after speaking stays within the bu
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from typing import Any
@@ -86,6 +87,7 @@ async def test_a_model_failing_twice_apologises_and_the_caller_gets_a_person(
         Fail(500), Fail(503),
         ToolCalls([Call("transfer_to_human", {"reason": "asked for a person"})]),
     )
+    launcher.twilio.fail_next(endpoint="create")  # no warm transfer: the <Dial> asserted below
     caller = await launcher.ring("+16465550163")
     async with caller:
         await caller.wait_for_bot_silence(timeout=15)
@@ -174,6 +176,9 @@ async def test_a_model_failing_mid_answer_keeps_its_words_and_apologises(
         said_at = time.monotonic()
         await caller.dead_air_since(said_at, timeout=15)
         await launcher.deepgram.wait_for_spoken(1 + len(expected), timeout=10)
+        # The apology's audio follows its text at once, after a silence of its own: the log
+        # holds what the caller heard, so the caller stays to hear it.
+        await asyncio.sleep(0.5)
         await caller.wait_for_bot_silence(timeout=15)
         await caller.hang_up()
     # The agent's audio arrives paced in real time: a gap between its messages is a silence heard.
@@ -188,7 +193,8 @@ async def test_a_model_failing_mid_answer_keeps_its_words_and_apologises(
 
 async def test_a_turn_with_no_words_heard_is_still_answered(launcher: Launcher) -> None:
     """Pipecat ends a caller turn without words once it stops waiting for them (its user turn
-    stop timeout) and still asks the model, which answers as to any turn: no dead air."""
+    stop timeout) and asks the model nothing; the launcher tells the model no words came
+    through, and it answers as to any turn: no dead air until the re-prompt."""
     launcher.deepgram.add_script(None)  # speech-to-text heard no words in the caller's sound
     launcher.policy.add(Reply("Sorry, I didn't catch that. Could you say it again?"))
     caller = await launcher.ring("+16465550165")

@@ -1,4 +1,4 @@
-"""Tiny PCM helpers shared by the fakes (G.711 mu-law decoding, RMS, tones).
+"""Tiny PCM helpers shared by the fakes (G.711 mu-law, RMS, tones).
 
 Why: the fakes and benches must decode telephone audio without ``audioop`` (removed
 in Python 3.13); a numpy lookup table is exact and fast.
@@ -27,6 +27,16 @@ _DECODE = _build_decode_table()
 def ulaw_to_pcm16(data: bytes) -> bytes:
     """Decode G.711 mu-law bytes to little-endian 16-bit PCM."""
     return _DECODE[np.frombuffer(data, dtype=np.uint8)].astype("<i2").tobytes()
+
+
+def pcm16_to_ulaw(data: bytes) -> bytes:
+    """Encode little-endian 16-bit PCM as G.711 mu-law (the inverse of :func:`ulaw_to_pcm16`)."""
+    samples = np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2").astype(np.int32)
+    sign = np.where(samples < 0, 0x80, 0)
+    magnitude = np.minimum(np.abs(samples), 32635) + _BIAS
+    exponent = np.floor(np.log2(magnitude)).astype(np.int32) - 7
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes()
 
 
 def rms(samples: npt.NDArray[np.int16]) -> float:

@@ -11,14 +11,19 @@ Speech-to-text. The fake cannot recognise speech, so it finds utterances by
 energy (see :class:`EnergySegmenter`: RMS over 20 ms windows, 60 ms voiced to
 start, 500 ms of silence to end) and takes
 the words from a SCRIPT: the caller's N-th utterance (counted across every
-connection to this server) is transcribed as ``script[N]``. While an utterance
+connection to this server, or of its own connection with ``per_connection``) is
+transcribed as ``script[N]``. While an utterance
 is in progress it sends interim ``Results`` (``is_final: false``) revealing the
 scripted words progressively; the final ``Results`` (``is_final``/``speech_final``
 true) goes out on the first of ``{"type": "Finalize"}`` (then ``from_finalize:
 true``; Pipecat sends it when its VAD says the user stopped) or the silence
 hangover. Audio of an utterance after its final (a pause longer than the VAD's
 stop time but shorter than the hangover) yields no more text, so one energy
-segment always gives exactly one non-empty final. A ``Finalize`` with nothing
+segment gives one non-empty final; except that ``...`` in a script entry marks
+where its speaker pauses: each final then gives only the part said so far ("I
+need... um... an oil change" is finalised as "I need", "um" and "an oil change"),
+as a real recogniser transcribes what it has heard, and the entry's next part
+continues after the pause, in the same energy segment or the next. A ``Finalize`` with nothing
 pending is answered by an empty final with ``from_finalize: true``, as Deepgram
 does. ``KeepAlive`` is recorded; ``CloseStream`` flushes, sends ``Metadata`` and
 closes with 1000. Message shapes follow the SDK's ``ListenV1Results`` etc.
@@ -27,9 +32,10 @@ closes with 1000. Message shapes follow the SDK's ``ListenV1Results`` etc.
 ``metadata.{request_id,model_info,model_uuid}``).
 
 Text-to-speech (the websocket API). ``Speak`` text is buffered; ``Flush`` turns
-the buffer into a low tone of ``tts_ms_per_char`` per character at the requested
-``sample_rate``, sent in 40 ms binary chunks (``tts_chunk_delay`` seconds apart,
-0 = as fast as possible) and then ``{"type": "Flushed", "sequence_id": n}``.
+the buffer into a low tone (or recorded speech, ``tts_voice="speech"``) of
+``tts_ms_per_char`` per character at the requested ``sample_rate``, sent in 40 ms binary
+chunks (``tts_chunk_delay`` seconds apart, 0 = as fast as possible) and then
+``{"type": "Flushed", "sequence_id": n}``.
 ``Clear`` drops the buffer and any audio not yet sent and answers ``{"type":
 "Cleared", "sequence_id": n}``; ``Close`` closes. A ``Metadata`` message is sent
 when the socket opens.
@@ -69,7 +75,7 @@ from typing import Any
 import numpy as np
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from ._pcm import rms, tone
+from ._pcm import rms, tone, ulaw_to_pcm16
 from ._server import LoopbackServer
 
 MODEL_UUID = "00000000-0000-4000-8000-00000000fa6e"
@@ -269,14 +275,20 @@ class FakeDeepgram(LoopbackServer):
         *,
         api_key: str | None = None,
         tts_ms_per_char: float = 60.0,
+        tts_voice: str = "tone",
         tts_chunk_delay: float = 0.0,
         final_delay: float = 0.0,
+        per_connection: bool = False,
         host: str = "127.0.0.1",
     ) -> None:
         super().__init__(host=host)
         self.script: list[str | None] = list(script)
+        # Each connection counts its own utterances: callers talking at once each say the
+        # script in order.
+        self.per_connection = per_connection
         self.api_key = api_key
         self.tts_ms_per_char = tts_ms_per_char
+        self.tts_voice = tts_voice
         self.tts_chunk_delay = tts_chunk_delay
         self.final_delay = final_delay
         self.stt_connections: list[SttConnection] = []
@@ -430,8 +442,13 @@ class FakeDeepgram(LoopbackServer):
     # -- text-to-speech --------------------------------------------------------------
 
     def synthesize(self, text: str, sample_rate: int) -> bytes:
-        """The fake voice: a low tone of ``tts_ms_per_char`` ms per character."""
-        return tone(len(text.strip()) * self.tts_ms_per_char / 1000, sample_rate)
+        """The fake voice, ``tts_ms_per_char`` ms per character: a low tone, or with
+        ``tts_voice="speech"`` recorded speech (the caller fixtures, end to end), for tests in
+        which the agent's voice must sound like a voice (its echo on the caller's line)."""
+        seconds = len(text.strip()) * self.tts_ms_per_char / 1000
+        if self.tts_voice == "tone":
+            return tone(seconds, sample_rate)
+        return _speech(seconds, sample_rate)
 
     async def _speak(self, request: web.Request) -> web.StreamResponse:
         query, ws, request_id = await self._accept(request)
@@ -483,6 +500,15 @@ class FakeDeepgram(LoopbackServer):
         return ws
 
 
+def _speech(seconds: float, sample_rate: int) -> bytes:
+    from tests.audio import NAMES, SAMPLE_RATE, load  # the fixtures, only for this voice
+
+    voice = np.frombuffer(ulaw_to_pcm16(b"".join(load(name) for name in NAMES)), dtype="<i2")
+    wanted = round(seconds * sample_rate)
+    at = np.arange(wanted) * SAMPLE_RATE / sample_rate % len(voice)
+    return np.interp(at, np.arange(len(voice)), voice).astype("<i2").tobytes()
+
+
 class _SttSession:
     """State of one live transcription socket."""
 
@@ -496,6 +522,9 @@ class _SttSession:
         self.segmenter = EnergySegmenter(int(conn.query.get("sample_rate", "16000")))
         self.lock = asyncio.Lock()
         self.utterance: int | None = None  # script index of the current energy segment
+        self.utterances = 0  # started on this connection
+        self.parts: list[str] = []  # what the utterance has still to say, pause by pause
+        self.part_start = 0.0  # audio time the part being said began
         self.finalized = True  # the current/last segment already produced its final
         self.last_final_end = 0.0  # audio time covered by the last final
         self.last_interim_at = 0.0
@@ -513,6 +542,9 @@ class _SttSession:
                     self._on_start(event.time)
                 else:
                     await self._on_end(event.time)
+            if (self.finalized and self.parts and self.segmenter.in_speech
+                    and self.segmenter.last_voice_end > self.last_final_end + 0.06):
+                self._resume(self.segmenter.last_voice_end)  # speaking again after a pause
             self.conn.audio_seconds = self.segmenter.time
             if self.segmenter.in_speech and not self.finalized and self.interim_results:
                 now = self.segmenter.time
@@ -520,9 +552,18 @@ class _SttSession:
                     await self._send_interim(now)
 
     def _on_start(self, at: float) -> None:
-        self.utterance = self.fake.utterances_detected
+        if self.parts:  # the rest of an utterance paused for longer than the hangover
+            self._resume(at)
+            return
+        self.utterance = self.utterances if self.fake.per_connection else self.fake.utterances_detected
+        self.utterances += 1
         self.fake.utterances_detected += 1
+        self.parts = [part.strip() for part in self.fake.transcript_for(self.utterance).split("...")]
+        self._resume(at)
+
+    def _resume(self, at: float) -> None:
         self.finalized = False
+        self.part_start = at
         self.last_interim_at = at
         self.last_interim_text = ""
 
@@ -532,14 +573,14 @@ class _SttSession:
 
     async def _send_interim(self, now: float) -> None:
         assert self.utterance is not None
-        words = self.fake.transcript_for(self.utterance).split()
-        elapsed = now - self.segmenter.segment_start
+        words = self.parts[0].split() if self.parts else []
+        elapsed = now - self.part_start
         shown = min(len(words), 1 + int(elapsed / SECONDS_PER_WORD))
         text = " ".join(words[:shown])
         self.last_interim_at = now
         if text and text != self.last_interim_text:
             self.last_interim_text = text
-            await self._send_results(text, False, False, self.utterance, self.segmenter.segment_start, now)
+            await self._send_results(text, False, False, self.utterance, self.part_start, now)
 
     async def _send_final(self, *, from_finalize: bool, end: float) -> None:
         if self.finalized or self.utterance is None:
@@ -550,8 +591,8 @@ class _SttSession:
             self.last_final_end = end
             return
         self.finalized = True
-        text = self.fake.transcript_for(self.utterance)
-        start = self.segmenter.segment_start
+        text = self.parts.pop(0) if self.parts else ""
+        start = self.part_start
         await self._send_results(text, True, from_finalize, self.utterance, start, max(end, start))
         self.last_final_end = max(end, start)
 

@@ -25,7 +25,12 @@ empty delta and ``finish_reason`` (``stop`` or ``tool_calls``). With
 chunk with ``"choices": []`` carries the usage. The stream ends with
 ``data: [DONE]``. Pipecat's service only streams, so a request without
 ``"stream": true`` is refused with 400 rather than answered in a shape nothing
-tests.
+tests. The one exception is a structured-output request (``response_format`` of
+type ``json_schema``: the after-call summary, bot/summaries.py): it is answered
+apart from the policy, not streamed, with :attr:`FakeOpenAI.summary_answer` as the
+message's JSON content; :attr:`FakeOpenAI.fail_summaries` makes that many of them
+fail with 500 first, and they are kept in :attr:`FakeOpenAI.summary_requests`
+(not in ``requests``, which stay the conversation's).
 
 With ``api_key`` set, a request without ``Authorization: Bearer <key>`` gets 401.
 """
@@ -171,6 +176,12 @@ def _content_text(content: Any) -> str:
 
 Policy: TypeAlias = Callable[[ChatRequest], Result | Awaitable[Result]]
 
+# A summary in the schema of crm/summaries.py's CallSummary.
+DEFAULT_SUMMARY: dict[str, Any] = {
+    "reason": "The customer called about their car.", "vehicle": None, "actions": [],
+    "open_questions": [], "callback_needed": False, "callback_reason": None,
+}
+
 
 class ScriptedPolicy:
     """Steps consumed in order, one per request; a step may itself be a policy.
@@ -227,6 +238,9 @@ class FakeOpenAI(LoopbackServer):
         self.chunk_chars = max(1, chunk_chars)
         self.requests: list[ChatRequest] = []
         self.rejected: list[dict[str, str]] = []
+        self.summary_answer: dict[str, Any] | Callable[[ChatRequest], dict[str, Any]] = DEFAULT_SUMMARY
+        self.fail_summaries = 0
+        self.summary_requests: list[ChatRequest] = []
 
     @property
     def api_base(self) -> str:
@@ -253,6 +267,8 @@ class FakeOpenAI(LoopbackServer):
             body = await request.json()
         except json.JSONDecodeError:
             return _error(400, "We could not parse the JSON body of your request.")
+        if (body.get("response_format") or {}).get("type") == "json_schema":
+            return self._summary(ChatRequest(body, headers, time.monotonic()))
         if not body.get("stream"):
             return _error(400, "This fake serves streaming requests only.")
         chat = ChatRequest(body, headers, time.monotonic())
@@ -272,6 +288,26 @@ class FakeOpenAI(LoopbackServer):
             return _error(result.status, result.message, result.type, result.code)
         chat.status = 200
         return await self._stream(request, chat, result, str(body.get("model") or "gpt-4o"))
+
+    def _summary(self, chat: ChatRequest) -> web.Response:
+        self.summary_requests.append(chat)
+        chat.completed = True
+        if self.fail_summaries > 0:
+            self.fail_summaries -= 1
+            chat.status = 500
+            return _error(500, "The server had an error while processing your request.")
+        answer = self.summary_answer(chat) if callable(self.summary_answer) else self.summary_answer
+        content = json.dumps(answer)
+        chat.status = 200
+        return web.json_response({
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": str(chat.body.get("model") or "gpt-4o"),
+            "choices": [{"index": 0, "logprobs": None, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": content, "refusal": None}}],
+            "usage": self._usage(chat.body, content),
+        })
 
     # -- bodies -------------------------------------------------------------------
 

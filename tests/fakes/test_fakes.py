@@ -220,6 +220,39 @@ async def test_deepgram_stt_wire_format_with_sdk() -> None:
 
 
 @pytest.mark.asyncio
+async def test_deepgram_finalises_a_paused_sentence_as_far_as_it_was_said() -> None:
+    # "I need... um... an oil change for my Civic.": a Finalize in each pause gives the words
+    # said before it, as a real recogniser would; each connection says the script from the start.
+    from deepgram import AsyncDeepgramClient, DeepgramClientEnvironment
+
+    name = "paused_civic"
+    async with FakeDeepgram([TEXTS[name]], per_connection=True) as dg:
+        url = dg.ws_base_url
+        env = DeepgramClientEnvironment(base=dg.base_url, production=url, agent=url, agent_rest=url)
+        client = AsyncDeepgramClient(api_key="sdk-key", environment=env)
+        pcm = b"".join(await twilio_to_pcm(load(name) + silence(0.7)))
+        # Where the VAD would stop: 0.2 s into each pause; the last final comes from the hangover.
+        cuts = [round((start + 0.2) * RATE) * 2 for start, _ in pauses(name)] + [len(pcm)]
+        for _connection in range(2):
+            async with client.listen.v1.connect(model="nova-3", encoding="linear16",
+                                                sample_rate="8000", interim_results="false") as conn:
+                sent = 0
+                for cut in cuts:
+                    await conn.send_media(pcm[sent:cut])
+                    sent = cut
+                    if cut < len(pcm):
+                        await conn.send_finalize()
+                    await asyncio.wait_for(conn.recv(), 5)
+                await conn.send_close_stream()
+
+    for conn_rec in dg.stt_connections:
+        assert [r.text for r in conn_rec.finals] == ["I need", "um", "an oil change for my Civic."]
+        assert [r.utterance for r in conn_rec.finals] == [0, 0, 0]
+        assert [r.from_finalize for r in conn_rec.finals] == [True, True, False]
+    assert dg.unscripted_utterances == []
+
+
+@pytest.mark.asyncio
 async def test_deepgram_final_delay_holds_finals_back_and_keeps_listening() -> None:
     from deepgram import AsyncDeepgramClient, DeepgramClientEnvironment
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import itertools
 import json
 import secrets
 import time
@@ -50,8 +51,9 @@ from typing import Any, Self
 
 import aiohttp
 import numpy as np
+import numpy.typing as npt
 
-from tests.fakes._pcm import rms, ulaw_to_pcm16
+from tests.fakes._pcm import pcm16_to_ulaw, rms, ulaw_to_pcm16
 
 SAMPLE_RATE = 8000
 CONNECT_TIMEOUT = 10.0
@@ -151,6 +153,33 @@ class _Playout:
                 out += payload[: max(0, int((now - start) * SAMPLE_RATE))]
         return bytes(out)
 
+    def playing(self, start: float, seconds: float) -> npt.NDArray[np.float32]:
+        """The 16-bit samples playing over [start, start + seconds) (zeros where none)."""
+        out = np.zeros(round(seconds * SAMPLE_RATE), dtype=np.float32)
+        for at, payload in reversed(self.segments):
+            end = at + len(payload) / SAMPLE_RATE
+            if end <= start:
+                break
+            if at < start + seconds:
+                pcm = np.frombuffer(ulaw_to_pcm16(payload), dtype="<i2")
+                offset = round((at - start) * SAMPLE_RATE)
+                lo, hi = max(0, offset), min(len(out), offset + len(pcm))
+                out[lo:hi] += pcm[lo - offset:hi - offset]
+        return out
+
+    def sound(self, since: float) -> list[tuple[float, float]]:
+        """When the caller hears the agent from `since` on: (start, end) of each audible stretch."""
+        stretches: list[tuple[float, float]] = []
+        for start, payload in self.segments:
+            end = start + len(payload) / SAMPLE_RATE
+            if end <= since or not audible(payload):
+                continue
+            if stretches and start - stretches[-1][1] < 0.005:
+                stretches[-1] = (stretches[-1][0], end)
+            else:
+                stretches.append((max(start, since), end))
+        return stretches
+
 
 class TwilioCaller:
     """Connects to a Media Streams websocket URL and behaves like Twilio + a caller.
@@ -171,8 +200,11 @@ class TwilioCaller:
         stream_sid: str | None = None,
         from_number: str | None = None,
         to_number: str | None = None,
+        echo: tuple[float, float] | None = None,
     ) -> None:
         self.url = url
+        # A speakerphone: the agent's voice comes back on the line, (gain dB, delay seconds).
+        self.echo = echo
         self.custom_parameters = dict(custom_parameters or {})
         self.call_sid = call_sid or new_sid("CA")
         self.account_sid = account_sid or new_sid("AC")
@@ -404,16 +436,30 @@ class TwilioCaller:
                                     timeout, after=first)
         return heard.at - since
 
+    def agent_heard_until(self, since: float) -> float:
+        """When the agent's voice, playing at `since`, stopped for the caller (its audio played
+        out, or dropped by a `clear`): the end of the stretch of sound going on at `since`."""
+        stretches = self._playout.sound(since)
+        return stretches[0][1] if stretches and stretches[0][0] <= since else since
+
+    def gaps_in_agent_audio(self, since: float, until: float) -> list[float]:
+        """Silences of the agent's audio running dry within [since, until]: what a caller hears
+        as a stutter when it is sent too late (mid-word gaps, not pauses between sentences)."""
+        stretches = self._playout.sound(since)
+        return [later[0] - earlier[1] for earlier, later in itertools.pairwise(stretches)
+                if later[0] <= until and 0.005 <= later[0] - earlier[1] < 0.15]
+
     async def wait_for_bot_silence(
         self,
         quiet: float = 0.5,
         timeout: float = 30.0,  # noqa: ASYNC109 - a bounded wait is the point
     ) -> None:
-        """Wait until received audio finished playing and none arrived for ``quiet`` s."""
+        """Wait until received audio finished playing and none arrived for ``quiet`` s (since
+        the stream connected, so a greeting on its way is waited for too)."""
         deadline = time.monotonic() + timeout
         while True:
             now = time.monotonic()
-            last_media = self.media_events[-1].at if self.media_events else 0.0
+            last_media = self.media_events[-1].at if self.media_events else self.connected_at or 0.0
             if now >= self._playout.end and now - last_media >= quiet:
                 return
             if now >= deadline:
@@ -450,6 +496,8 @@ class TwilioCaller:
                 del self._outgoing[:FRAME_BYTES]
                 if speech < FRAME_BYTES:
                     frame += bytes([ULAW_SILENCE]) * (FRAME_BYTES - speech)
+                if self.echo is not None:
+                    frame = self._with_echo(frame, loop.time())
                 self._chunk += 1
                 await self._send(
                     {
@@ -474,6 +522,13 @@ class TwilioCaller:
                 await asyncio.sleep(max(0.0, delay))
         except (ConnectionError, RuntimeError, aiohttp.ClientError):
             pass
+
+    def _with_echo(self, frame: bytes, now: float) -> bytes:
+        gain, delay = self.echo or (0.0, 0.0)
+        # The play-out clock is time.monotonic(), the loop's too.
+        echo = self._playout.playing(now - delay, FRAME_SECONDS) * 10 ** (gain / 20)
+        mixed = np.frombuffer(ulaw_to_pcm16(frame), dtype="<i2") + echo
+        return pcm16_to_ulaw(np.clip(mixed, -32768, 32767).astype("<i2").tobytes())
 
     def _release_say_waiters(self, *, all_: bool = False) -> None:
         keep = []

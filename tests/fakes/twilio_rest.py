@@ -1,4 +1,4 @@
-"""Fake Twilio REST API: the Calls resource (create, update, list).
+"""Fake Twilio REST API: the Calls resource (create, update, list) and sending texts.
 
 Why: the app places reminder calls (``POST .../Calls.json``), hangs up
 (``POST .../Calls/{CallSid}.json`` with ``Status=completed``), transfers
@@ -37,7 +37,7 @@ answered 400, so a client cannot come to rely on a filter this fake ignores.
 Twilio's Call resource holds no ``Url``, and neither does the list.
 
 Failures without effect are injected with :meth:`fail_next` (next N requests to
-an endpoint: "create", "update" or "list") and :meth:`fail_number` (every create
+an endpoint: "create", "update", "list" or "message") and :meth:`fail_number` (every create
 to a given ``To``); :meth:`create_then` creates the call and then answers an
 error, never answers (until the fake stops) or drops the connection, the case
 in which Twilio acted and the client cannot tell. :attr:`clock_offset` puts
@@ -46,9 +46,18 @@ codes for missing ``To`` (21201), ``From`` (21603) and ``Url``/``Twiml`` (21205)
 follow Twilio's error catalogue as far as known; they are not checked against the
 live API.
 
+Texts: ``POST Messages.json`` (``To``, ``From``, ``Body``) answers 201 with a message
+resource (sid ``SM`` + 32 hex, status ``queued``); :attr:`messages` and :meth:`texts_to`
+show what was sent, and :meth:`text_in` posts a customer's text to the launcher's
+messaging webhook, signed, as Twilio does when one arrives.
+
 Optional helpers drive the app the way Twilio would after a create:
 :meth:`fetch_twiml` requests the call's ``Url`` and :meth:`send_status_callback`
 posts to its ``StatusCallback``, both signed with ``X-Twilio-Signature``.
+:meth:`callee` does either by itself for every call created to a number, as the
+phone there would: answer (its ``Url``'s answer kept in :attr:`answers`), be busy,
+not answer (Twilio's ``no-answer``), fail, or keep ringing until hung up.
+:attr:`conference_redirects` lists the live calls redirected into a ``<Conference>``.
 """
 
 from __future__ import annotations
@@ -58,6 +67,7 @@ import base64
 import contextlib
 import json
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -76,7 +86,8 @@ if TYPE_CHECKING:
 API_VERSION = "2010-04-01"
 LIST_FILTERS = frozenset({"To", "From", "PageSize", "Page"})  # what the list implements
 DEFAULT_PAGE_SIZE = 50  # Twilio's
-Endpoint = Literal["create", "update", "list"]
+Endpoint = Literal["create", "update", "list", "message"]
+Callee = Literal["answer", "busy", "no-answer", "failed", "ring"]
 
 
 def _rfc2822(ts: float) -> str:
@@ -143,9 +154,12 @@ class FakeTwilioRest(LoopbackServer):
         self.calls: dict[str, dict[str, Any]] = {}  # sid -> call resource JSON, oldest first
         self.requests: list[TwilioRequest] = []
         self.clock_offset = 0.0  # seconds Twilio's clock is ahead of the test's (negative: behind)
-        self._fail_queue: dict[Endpoint, list[_Failure]] = {"create": [], "update": [], "list": []}
+        self._fail_queue: dict[Endpoint, list[_Failure]] = {"create": [], "update": [], "list": [],
+                                                            "message": []}
         self._failing_numbers: dict[str, _Failure] = {}
         self._after_create: list[_Failure] = []
+        self._callees: dict[str, tuple[Callee, float]] = {}
+        self.answers: dict[str, tuple[int, str]] = {}  # sid -> its Url's (status, body), by callee()
         self._released = asyncio.Event()  # set when the fake stops: stalled requests end then
 
     # -- views -------------------------------------------------------------------
@@ -161,6 +175,15 @@ class FakeTwilioRest(LoopbackServer):
         return [r for r in self.creates if r.status == 201]
 
     @property
+    def messages(self) -> list[TwilioRequest]:
+        """Texts sent (``POST Messages.json`` answered 201), in order: ``get("To")``, ``get("Body")``."""
+        return [r for r in self.requests if r.endpoint == "message" and r.status == 201]
+
+    def texts_to(self, to: str) -> list[str]:
+        """The bodies of the texts sent to ``to``, in order."""
+        return [str(r.get("Body")) for r in self.messages if r.get("To") == to]
+
+    @property
     def updates(self) -> list[TwilioRequest]:
         """Every ``POST Calls/{sid}.json``, in order."""
         return [r for r in self.requests if r.endpoint == "update"]
@@ -174,6 +197,25 @@ class FakeTwilioRest(LoopbackServer):
         """Sids of the calls to ``to``, oldest first, however their create was answered: what
         rang that phone."""
         return [sid for sid, call in self.calls.items() if call["to"] == to]
+
+    @property
+    def conference_redirects(self) -> list[tuple[str, str]]:
+        """(sid, conference name) of every accepted redirect into a ``<Conference>``, in order."""
+        found = []
+        for r in self.updates:
+            twiml = r.get("Twiml") or ""
+            if r.status == 200 and "<Conference" in twiml and r.call_sid:
+                found.append((r.call_sid, ET.fromstring(twiml).findtext("Dial/Conference") or ""))
+        return found
+
+    async def wait_for_call_to(
+        self,
+        to: str,
+        timeout: float = 10.0,  # noqa: ASYNC109 - a bounded wait is the point
+    ) -> str:
+        """The sid of the first call created to ``to``, once there is one."""
+        await self.wait_until(lambda: bool(self.calls_to(to)), timeout)
+        return self.calls_to(to)[0]
 
     @property
     def hangups(self) -> list[str]:
@@ -249,6 +291,21 @@ class FakeTwilioRest(LoopbackServer):
         stops ("stall": past any client timeout) or close the connection unanswered ("drop")."""
         self._after_create.extend([_failure(status, how=how, to=to)] * count)
 
+    def callee(self, to: str, behaviour: Callee, *, after: float = 0.3) -> None:
+        """Have every call created to ``to`` answered ``after`` seconds later ("answer": its
+        ``Url`` is requested, signed, the answer kept in :attr:`answers`), end busy, unanswered
+        or failed then (its ``StatusCallback`` posted), or ring until hung up ("ring")."""
+        self._callees[to] = (behaviour, after)
+
+    async def _pick_up(self, sid: str, behaviour: Callee, after: float) -> None:
+        await asyncio.sleep(after)
+        if self.calls[sid]["status"] != "queued":
+            return  # hung up meanwhile
+        if behaviour == "answer":
+            self.answers[sid] = await self.fetch_twiml(sid)
+        else:
+            await self.send_status_callback(sid, behaviour)
+
     def fail_number(
         self, to: str, status: int = 400, *, code: int = 21211, message: str | None = None
     ) -> None:
@@ -291,6 +348,16 @@ class FakeTwilioRest(LoopbackServer):
             session.post(url, data=params, headers={"X-Twilio-Signature": signature}) as resp,
         ):
             return resp.status, await resp.text()
+
+    async def text_in(self, url: str, *, from_: str, to: str, body: str) -> tuple[int, str]:
+        """POST an incoming text to the number's messaging webhook ``url``, signed, as Twilio
+        does; return (status, body)."""
+        sid = new_sid("SM")
+        return await self._signed_post(url, {
+            "AccountSid": self.account_sid, "ApiVersion": API_VERSION, "MessageSid": sid,
+            "SmsMessageSid": sid, "SmsSid": sid, "SmsStatus": "received", "From": from_, "To": to,
+            "Body": body, "NumMedia": "0", "NumSegments": "1",
+        })
 
     async def fetch_twiml(self, call_sid: str, **extra: str) -> tuple[int, str]:
         """POST to the call's ``Url`` as Twilio does when the callee answers; return
@@ -335,6 +402,7 @@ class FakeTwilioRest(LoopbackServer):
         app.router.add_post(base + ".json", self._create)
         app.router.add_get(base + ".json", self._list)
         app.router.add_post(base + "/{call}.json", self._update)
+        app.router.add_post(f"/{API_VERSION}/Accounts/{{account}}/Messages.json", self._message)
 
     def _resource(self, sid: str, from_: str, to: str, status: str, direction: str) -> dict[str, Any]:
         now = self._now()
@@ -452,6 +520,9 @@ class FakeTwilioRest(LoopbackServer):
         call["_twiml"] = rec.get("Twiml")
         call["_status_callback"] = rec.get("StatusCallback")
         self.calls[sid] = call
+        behaviour, after = self._callees.get(to, ("ring", 0.0))
+        if behaviour != "ring":
+            self._spawn(self._pick_up(sid, behaviour, after))
         created = web.json_response(self._public(call), status=201)
         fault = next((f for f in self._after_create if f.to in (None, to)), None)
         if fault is None:
@@ -465,6 +536,29 @@ class FakeTwilioRest(LoopbackServer):
             request.transport.close()
             return created  # never written: the connection is closed
         return self._answer(rec, self._error(fault.status, fault.code, fault.message))
+
+    async def _message(self, request: web.Request) -> web.Response:
+        rec = await self._record(request, "message")
+        problem = self._check(request, rec)
+        if problem is not None:
+            return self._answer(rec, problem)
+        to, from_, body = rec.get("To"), rec.get("From"), rec.get("Body")
+        if not to:
+            return self._answer(rec, self._error(400, 21604, "A 'To' phone number is required."))
+        if not from_:
+            return self._answer(rec, self._error(400, 21603, "A 'From' phone number is required."))
+        if not body:
+            return self._answer(rec, self._error(400, 21602, "Message body is required."))
+        now = _rfc2822(self._now())
+        sid = new_sid("SM")
+        return self._answer(rec, web.json_response({
+            "account_sid": self.account_sid, "api_version": API_VERSION, "body": body,
+            "date_created": now, "date_updated": now, "date_sent": None, "direction": "outbound-api",
+            "error_code": None, "error_message": None, "from": from_, "messaging_service_sid": None,
+            "num_media": "0", "num_segments": "1", "price": None, "price_unit": "USD", "sid": sid,
+            "status": "queued", "to": to,
+            "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}.json",
+        }, status=201))
 
     async def _list(self, request: web.Request) -> web.Response:
         rec = await self._record(request, "list")

@@ -17,6 +17,7 @@ from pipecat.frames.frames import (
     FunctionCallFromLLM,
     FunctionCallResultFrame,
     FunctionCallsStartedFrame,
+    InterruptionFrame,
     LLMContextFrame,
     TranscriptionFrame,
     TTSSpeakFrame,
@@ -38,10 +39,11 @@ REPROMPTS = ["Are you still there?", "Can you hear me?"]
 GOODBYE = "I'll let you go. Goodbye."
 
 
-def caller(reprompts: Sequence[str] = REPROMPTS) -> tuple[LLMUserAggregator, list[str]]:
+def caller(reprompts: Sequence[str] = REPROMPTS, barge_in: str = "pause"
+           ) -> tuple[LLMUserAggregator, list[str]]:
     """The caller aggregator with the call's parameters and silence handling."""
     settings = Settings(_env_file=None, idle_reprompt_seconds=TIMEOUT, turn_detection="silence",
-                        turn_silence_seconds=0.05)
+                        turn_silence_seconds=0.05, barge_in=barge_in)
     # A turn without words (a cough) ends when nothing happens for this long, 5 s by default.
     params = dataclasses.replace(caller_turns(settings), user_turn_stop_timeout=TIMEOUT)
     aggregator, _ = LLMContextAggregatorPair(LLMContext(), user_params=params)
@@ -141,7 +143,8 @@ async def test_a_cough_while_the_agent_waits_gets_no_answer_and_silence_goes_on(
 
 
 async def test_a_cough_that_cuts_the_agent_off_is_answered_by_the_model_not_a_reprompt() -> None:
-    aggregator, _ = caller()
+    # Only where a cough cuts the agent off at all: BARGE_IN=immediate.
+    aggregator, _ = caller(barge_in="immediate")
     down, _ = await run_test(
         with_upstream(aggregator),
         frames_to_send=[
@@ -152,6 +155,20 @@ async def test_a_cough_that_cuts_the_agent_off_is_answered_by_the_model_not_a_re
     assert spoken(down) == []
     # Pipecat asks the model to have the caller repeat; its answer, once spoken, restarts silence.
     assert any(isinstance(frame, LLMContextFrame) for frame in down)
+
+
+async def test_a_cough_over_the_agent_leaves_it_talking_and_its_silence_is_reprompted() -> None:
+    aggregator, _ = caller()
+    down, _ = await run_test(
+        with_upstream(aggregator),
+        frames_to_send=[
+            Upstream(BotStartedSpeakingFrame()), settle(),
+            *caller_coughed(), settle(), Upstream(BotStoppedSpeakingFrame()), silence(),
+        ],
+    )
+    assert not any(isinstance(frame, InterruptionFrame) for frame in down)
+    assert not any(isinstance(frame, LLMContextFrame) for frame in down)  # nothing to answer
+    assert spoken(down) == [REPROMPTS[0]]
 
 
 async def test_caller_speech_resets_the_count() -> None:
