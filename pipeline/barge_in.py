@@ -118,7 +118,8 @@ class BackchannelAwareStart(BaseUserTurnStartStrategy):
     async def _judge(self, frame: TranscriptionFrame | InterimTranscriptionFrame) -> ProcessFrameResult:
         if not frame.text.strip():
             return ProcessFrameResult.CONTINUE
-        if not (self._agent_speaking or self._listening) or not is_backchannel(frame.text):
+        # With the agent done by the time the words are in, "Yes." answered it.
+        if not self._agent_speaking or not is_backchannel(frame.text):
             await self.trigger_user_turn_started()
             return ProcessFrameResult.STOP
         if isinstance(frame, TranscriptionFrame):

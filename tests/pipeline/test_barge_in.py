@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
     Frame,
     InputAudioRawFrame,
     InterimTranscriptionFrame,
@@ -115,6 +116,15 @@ async def test_the_first_sound_over_the_agent_pauses_it_and_a_click_lets_it_go_o
         _words("Actually,", final=False), SleepFrame(0.3), VADUserStoppedSpeakingFrame(),
         _words("Actually, wait."), SleepFrame(1.5)])
     assert signals == [PauseVoiceFrame, InterruptionFrame] and turns == ["Actually, wait."]
+
+
+async def test_a_yes_over_the_agents_last_words_answers_it() -> None:
+    # Said as the agent finished its question; transcribed once it had.
+    signals, turns = await _over_the_agent([
+        VADUserStartedSpeakingFrame(), SleepFrame(0.2), VADUserStoppedSpeakingFrame(),
+        SleepFrame(0.1), BotStoppedSpeakingFrame(), SleepFrame(0.1), _words("Yes."),
+        SleepFrame(1.5)])
+    assert signals[:2] == [PauseVoiceFrame, ResumeVoiceFrame] and turns == ["Yes."]
 
 
 async def test_with_the_agent_quiet_the_turn_starts_at_once() -> None:
