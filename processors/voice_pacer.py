@@ -116,10 +116,6 @@ class VoicePacer(FrameProcessor):
         self._playing.set()
         self._unheard = _UnheardText()
 
-    @property
-    def paused(self) -> bool:
-        return not self._playing.is_set()
-
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
         if isinstance(frame, PauseVoiceFrame):
