@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     transfer_timeout_seconds: float = Field(25.0, gt=0, le=120)
     service_desk_hours: dict[str, list[tuple[time, time]]] | None = None
     idle_reprompt_seconds: float = Field(8.0, gt=0)
+    # Connections each process (launcher, reminder job) may hold; N of them must stay below the
+    # server's max_connections, with room for the jobs and an operator (README: Capacity).
+    database_pool_size: int = Field(20, ge=2, le=500)
     # Calls one launcher process takes at once; past it callers hear a busy message and are
     # sent to the service desk, rather than every caller getting a slow agent.
     max_concurrent_calls: int = Field(10, ge=1, le=10_000)

@@ -45,7 +45,7 @@ async def _open_pool(url: str) -> AsyncConnectionPool:
     new = AsyncConnectionPool(
         url,
         min_size=2,
-        max_size=20,
+        max_size=get_settings().database_pool_size,
         timeout=3.0,
         reconnect_timeout=RECONNECT_SECONDS,
         # An idle connection is checked before use: one left over from before a database restart

@@ -5,19 +5,14 @@ outcome in the call log."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import os
 import signal
-import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
-from subprocess import STDOUT
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 
@@ -26,69 +21,10 @@ from config import lines
 from crm import locks
 from tests.audio import TEXTS, load
 from tests.bot.conftest import DESK_NUMBER, Launcher
+from tests.bot.processes import COMMANDS, Running, launcher_process
 from tests.bot.test_calls import MARIA, _maria_with_civic, _next_open_day, closed_log
-from tests.bot.test_main import _free_port
 from tests.fakes.openai import Call, ToolCalls
 from tests.fakes.twilio_caller import inbound_call_params, new_sid
-
-ROOT = Path(__file__).resolve().parents[2]
-START_SECONDS = 60  # start-up (migrations, models) on a loaded 2-core machine
-EXIT_MARGIN = 20  # past the drain: the wrap-up, closing the logs, the server's own shutdown
-
-Command = Callable[[int], list[str]]
-COMMANDS: dict[str, Command] = {
-    "python -m bot": lambda port: ["-m", "bot"],
-    "uvicorn --factory": lambda port: ["-m", "uvicorn", "bot.app:create_app", "--factory",
-                                       "--port", str(port), "--ws-max-size", "8192"],
-}
-
-
-@dataclasses.dataclass
-class Running:
-    """A launcher process, served by the fakes of the `launcher` fixture."""
-
-    process: asyncio.subprocess.Process
-    launcher: Launcher  # the same fakes, with the process's address
-    output: Path
-    drain_seconds: float
-
-    async def health(self) -> httpx.Response:
-        async with httpx.AsyncClient(base_url=self.launcher.base_url) as client:
-            return await client.get("/health")
-
-    async def stopped(self) -> int:
-        """The exit code, once the process has drained and exited (a stall fails the test)."""
-        return await asyncio.wait_for(self.process.wait(), self.drain_seconds + EXIT_MARGIN)
-
-
-@asynccontextmanager
-async def _process(launcher: Launcher, tmp_path: Path, command: Command,
-                   drain_seconds: float) -> AsyncIterator[Running]:
-    """The launcher as its own process, pointed at the fixture's fakes by the settings the
-    fixture put in the environment; started from an empty folder, so no `.env` applies."""
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PORT": str(port), "PUBLIC_BASE_URL": base_url,
-           "DRAIN_SECONDS": str(drain_seconds), "PYTHONPATH": str(ROOT)}
-    output = tmp_path / "launcher.log"
-    with output.open("w") as sink:
-        process = await asyncio.create_subprocess_exec(sys.executable, *command(port), cwd=tmp_path,
-                                                       env=env, stdout=sink, stderr=STDOUT)
-    running = Running(process, dataclasses.replace(launcher, base_url=base_url), output, drain_seconds)
-    try:
-        async with asyncio.timeout(START_SECONDS):
-            while True:
-                try:
-                    if (await running.health()).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    assert process.returncode is None, output.read_text()
-                await asyncio.sleep(0.2)
-        yield running
-    finally:
-        if process.returncode is None:  # the test failed before the process ended
-            process.kill()
-            await process.wait()
 
 
 async def _draining(running: Running) -> dict[str, Any]:
@@ -109,7 +45,7 @@ async def test_a_signal_turns_new_callers_away_and_lets_live_calls_finish(
         launcher: Launcher, tmp_path: Path, command: str, sig: signal.Signals) -> None:
     launcher.deepgram.add_script(TEXTS["thanks_goodbye"])
     launcher.policy.add(ToolCalls([Call("end_call", {"reason": "caller is done"})], text="You're welcome."))
-    async with _process(launcher, tmp_path, COMMANDS[command], drain_seconds=60) as running:
+    async with launcher_process(launcher, tmp_path, COMMANDS[command], drain_seconds=60) as running:
         bot = running.launcher
         live = await bot.ring("+16465550191")
         answered = await bot.ring("+16465550192")  # its stream is still on its way at the signal
@@ -154,7 +90,7 @@ async def test_a_call_outliving_the_drain_hears_why_and_is_handed_on(
     if not desk:
         monkeypatch.delenv("SERVICE_DESK_NUMBER")
     launcher.deepgram.add_script()
-    async with _process(launcher, tmp_path, COMMANDS["python -m bot"], drain_seconds=1) as running:
+    async with launcher_process(launcher, tmp_path, COMMANDS["python -m bot"], drain_seconds=1) as running:
         caller = await running.launcher.ring("+16465550194")
         async with caller:
             await caller.wait_for_event("media", timeout=10)
@@ -267,7 +203,7 @@ async def test_the_launcher_closes_the_database_only_after_its_call_logs(
     def impatient(port: int) -> list[str]:  # uvicorn cancels what is left a second after the drain
         return [*COMMANDS["uvicorn --factory"](port), "--timeout-graceful-shutdown", "1"]
 
-    async with (_process(launcher, tmp_path, impatient, drain_seconds=0) as running,
+    async with (launcher_process(launcher, tmp_path, impatient, drain_seconds=0) as running,
                 _day_locked(database_url, day) as lock):
         call_sid = await _hangs_up_while_booking(running.launcher, lock)
         running.process.send_signal(signal.SIGTERM)

@@ -14,7 +14,8 @@ import pytest
     [("DATABASE_URL", "mysql://x"), ("REDIS_URL", "not a url"), ("SHOP_TIMEZONE", "Mars/Olympus"),
      ("REMINDER_ALLOWLIST", "+12125550123,banana"), ("PORT", "eighty"),
      ("OPENAI_BASE_URL", "ftp://x"), ("SHOP_HOLIDAYS", "2026-02-30"),
-     ("REMINDER_CALL_WINDOW", "19:00-09:00"), ("CALENDAR_BACKEND", "outlook")],
+     ("REMINDER_CALL_WINDOW", "19:00-09:00"), ("CALENDAR_BACKEND", "outlook"),
+     ("DATABASE_POOL_SIZE", "1")],
 )
 def test_bad_value_names_the_variable(variable: str, value: str, tmp_path) -> None:
     env = {**os.environ, variable: value}
