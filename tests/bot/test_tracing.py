@@ -15,8 +15,8 @@ import pytest
 import crm
 from tests.audio import TEXTS, load
 from tests.bot.conftest import Launcher
+from tests.bot.processes import COMMANDS, launcher_process
 from tests.bot.test_calls import closed_log
-from tests.bot.test_drain import COMMANDS, _process
 from tests.fakes.openai import Reply
 from tests.fakes.otlp_collector import FakeCollector
 
@@ -34,7 +34,8 @@ async def test_a_traced_call_exports_its_spans_without_its_words(
         monkeypatch.setenv("OTEL_TRACING", "on")
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.base_url)
         monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")  # ms: export soon after a span ends
-        async with _process(launcher, tmp_path, COMMANDS["python -m bot"], drain_seconds=1) as running:
+        command = COMMANDS["python -m bot"]
+        async with launcher_process(launcher, tmp_path, command, drain_seconds=1) as running:
             caller = await running.launcher.ring(MARIA)
             async with caller:
                 await caller.wait_for_bot_silence(timeout=15)
