@@ -15,9 +15,9 @@ $(VENV)/.installed: pyproject.toml
 run: $(VENV)/.installed
 	$(PY) -m bot
 
-# Three workers on two cores: most of the suite's time is real-time calls waiting on audio.
+# Two workers: most of the suite's time is real-time calls waiting on audio, not CPU.
 test: $(VENV)/.installed
-	$(PY) -m pytest -n 3 --dist loadfile
+	$(PY) -m pytest -n 2 --dist loadfile
 
 seed: $(VENV)/.installed
 	$(PY) -m crm init
