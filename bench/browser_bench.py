@@ -25,7 +25,6 @@ import itertools
 import os
 import platform
 import re
-import socket
 import statistics
 import sys
 import tempfile
@@ -41,6 +40,7 @@ from bench.stats import percentile  # noqa: E402
 from pipeline.offline_speech import load_voice  # noqa: E402
 from tests.bot.chromium import Chromium  # noqa: E402
 from tests.fakes.openai import FakeOpenAI, Reply  # noqa: E402
+from tests.ports import free_port  # noqa: E402
 
 SENTENCES = ("Hi, I'd like to book an oil change for my Civic.", "Tomorrow at ten in the morning works.",
              "Yes, that's right.", "Can I move my appointment to Friday?")
@@ -109,12 +109,6 @@ def _summary(name: str, values: list[float]) -> str:
             f" min {ordered[0]:.0f}, max {ordered[-1]:.0f} (n={len(ordered)})")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 async def _page_url(bot: asyncio.subprocess.Process) -> str:
     assert bot.stdout is not None
     while line := await bot.stdout.readline():
@@ -131,7 +125,7 @@ async def _drain(bot: asyncio.subprocess.Process) -> None:
 
 async def main(rounds: int) -> None:
     async with FakeOpenAI(lambda _request: Reply(REPLY), api_key="bench") as openai:
-        port = _free_port()
+        port = free_port()
         env = {key: value for key, value in os.environ.items()
                if key not in ("DEEPGRAM_API_KEY", "PUBLIC_BASE_URL", "STT_PROVIDER", "TTS_PROVIDER")}
         env.update(PORT=str(port), OPENAI_API_KEY="bench", OPENAI_BASE_URL=openai.api_base,

@@ -46,7 +46,6 @@ import asyncio
 import gc
 import os
 import platform
-import socket
 import statistics
 import sys
 import time
@@ -74,6 +73,7 @@ from tests.fakes.twilio_caller import (  # noqa: E402
     twilio_signature,
 )
 from tests.fakes.twilio_rest import FakeTwilioRest  # noqa: E402
+from tests.ports import free_port  # noqa: E402
 
 TOKEN = "bench-token"
 REPLY = ("Sure. I can help you book an oil change. I have openings tomorrow morning at nine, "
@@ -232,12 +232,6 @@ async def level(base: str, twilio: FakeTwilioRest, launcher: psutil.Process, cal
             (sum(mine.cpu_times()[:2]) - cpu_before[1]) / seconds)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _ms(values: list[float]) -> str:
     ms = [v * 1000 for v in values]
     return f"p50 {statistics.median(ms):.0f} p95 {percentile(ms, 0.95):.0f} ms" if ms else "-"
@@ -271,7 +265,7 @@ async def _start(bot: str, port: int, env: dict[str, str], turn_detection: str
 
 async def run_bot(bot: str, args: argparse.Namespace, deepgram: FakeDeepgram, openai: FakeOpenAI,
                   twilio: FakeTwilioRest) -> dict[int, Figures]:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PORT": str(port), "PUBLIC_BASE_URL": base,
            "DEEPGRAM_API_KEY": "bench", "DEEPGRAM_BASE_URL": deepgram.ws_base_url,

@@ -22,6 +22,7 @@ paused -); cut in 0/0 paused turns; barge-in p50 88 p95 126 ms (clear p50 328 p9
 taken for interruptions 0/5; gaps in the agent's audio 8; greeting p50 398 p95 592 ms; after decision \
 p50 1322 p95 1623 ms; failed 0; peak RSS 344 MiB (7.9 MiB per call); CPU launcher 0.52 cores, \
 callers+fakes 0.16 cores
+ours / bare at 5 calls: reply p50 0.69x, reply p95 0.48x, barge-in p50 0.32x, barge-in p95 0.38x
 """
 # offline_speech_bench.py's summary lines, in the format its summary() prints.
 SPEECH = """TTS text to first audio: median 0.123 s, p95 0.200 s
@@ -37,7 +38,9 @@ def test_parsers_read_each_scripts_output() -> None:
     assert report_figures.calls(CALLS) == {
         "ours 5 calls reply p50 ms": 1483, "ours 5 calls reply p95 ms": 1720,
         "ours 5 calls peak RSS MiB": 344, "ours 5 calls CPU cores": 0.52,
-        "ours 5 calls barge-in p95 ms": 126}
+        "ours 5 calls barge-in p95 ms": 126,
+        "ours/bare 5 calls reply p50 x": 0.69, "ours/bare 5 calls reply p95 x": 0.48,
+        "ours/bare 5 calls barge-in p50 x": 0.32, "ours/bare 5 calls barge-in p95 x": 0.38}
     speech = report_figures.offline_speech(SPEECH)
     assert speech["STT end of segment to transcription p95"] == 0.45 and speech["WER %"] == 3.4
     assert report_figures.lookup("seed the database first") == {}

@@ -15,7 +15,7 @@ from subprocess import STDOUT
 import httpx
 
 from tests.bot.conftest import Launcher
-from tests.bot.test_main import _free_port
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 START_SECONDS = 60  # start-up (migrations, models) on a loaded 2-core machine
@@ -52,7 +52,7 @@ async def launcher_process(launcher: Launcher, tmp_path: Path, command: Command,
                    drain_seconds: float) -> AsyncIterator[Running]:
     """The launcher as its own process, pointed at the fixture's fakes by the settings the
     fixture put in the environment; started from an empty folder, so no `.env` applies."""
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PORT": str(port), "PUBLIC_BASE_URL": base_url,
            "DRAIN_SECONDS": str(drain_seconds), "PYTHONPATH": str(ROOT)}

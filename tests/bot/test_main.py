@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,16 +13,11 @@ import httpx
 
 from config.settings import Settings
 from tests.fakes.twilio_caller import inbound_call_params, new_sid, twilio_signature
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.ports import free_port
 
 
 def test_starts_on_embedded_defaults_without_keys(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {key: value for key, value in os.environ.items()
            if key not in ("DATABASE_URL", "REDIS_URL")}
     env.update(PORT=str(port), TWILIO_AUTH_TOKEN="tok", SERVICE_DESK_NUMBER="+13125550111",

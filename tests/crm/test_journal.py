@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import stat
 import subprocess
 import sys
@@ -23,15 +22,10 @@ from config.settings import get_settings
 from crm import db
 from crm.journal import REDIS_KEY, Entry, Journal, entry
 from tests.fakes.twilio_caller import new_sid
+from tests.ports import free_port
 
 CALLER, SHOP = "+12125550123", "+13125550100"
 REPO = str(Path(__file__).resolve().parents[2])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class PrivateRedis:
@@ -39,7 +33,7 @@ class PrivateRedis:
     data over a restart (append-only file), as a Redis holding a journal should."""
 
     def __init__(self, folder: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.folder = folder
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._process: subprocess.Popen[bytes] | None = None
@@ -81,7 +75,7 @@ async def journal(clean_db: None, redis_url: str, tmp_path: Path) -> AsyncIterat
 
 
 def _unreachable_redis() -> str:
-    return f"redis://127.0.0.1:{_free_port()}/0"  # nothing listens there
+    return f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
 
 
 async def _open(call_sid: str) -> None:
@@ -225,7 +219,7 @@ async def test_writes_go_to_the_journal_while_the_database_is_down_and_keep_foll
 
     # The launcher's configuration pointed at a database nobody answers for.
     await db.close()
-    monkeypatch.setenv("DATABASE_URL", f"postgresql://postgres@127.0.0.1:{_free_port()}/gone")
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://postgres@127.0.0.1:{free_port()}/gone")
     get_settings.cache_clear()
     try:
         await asyncio.wait_for(journal.write(_turns(call, "during")[0]), 10)
