@@ -15,13 +15,17 @@ $(VENV)/.installed: pyproject.toml
 run: $(VENV)/.installed
 	$(PY) -m bot
 
-# Two workers: most of the suite's time is real-time calls waiting on audio, not CPU.
+# Three workers on two cores: most of the suite's time is real-time calls waiting on audio.
 test: $(VENV)/.installed
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 3 --dist loadfile
 
 seed: $(VENV)/.installed
 	$(PY) -m crm init
 	$(PY) -m crm seed
+
+# The benchmark report (bench/report/); `make bench BENCH_ARGS=--quick` for the short run.
+bench: $(VENV)/.installed
+	$(PY) -m bench $(BENCH_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

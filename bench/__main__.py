@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "bench" / "report"
 FULL = {"lookup": ["lookup_bench.py"], "calendar": ["calendar_bench.py"],
         "offline_speech": ["offline_speech_bench.py"],
-        "calls": ["call_bench.py", "--calls", "1,10,25,50,100", "--bots", "ours,bare"]}
+        "calls": ["call_bench.py", "--calls", "1,10,25,50,100,150,200", "--until-broken",
+                  "--bots", "ours,bare"]}
 QUICK = {"lookup": ["lookup_bench.py", "--lookups", "200", "--runs", "2"],
          "calendar": ["calendar_bench.py", "--checks", "50", "--bookings", "20", "--runs", "2"],
          "calls": ["call_bench.py", "--calls", "1,5", "--turns", "2"]}

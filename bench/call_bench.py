@@ -22,7 +22,8 @@ sentences with pauses inside ("I need... um... an oil change for my Civic."). Pe
 - greeting: stream `start` -> first agent audio;
 - after decision (ours only): the launcher's own figure from the call log (`call_logs.metrics`,
   written by LatencyMeter): from the end of speech as the VAD heard it to the first reply audio
-  sent;
+  sent; and the median of each stage it stores (end of turn, speech-to-text final, model first
+  token, first audio), which the report draws as a waterfall;
 - backchannels: "mm-hmm", "okay", "yeah", "right" or a cough said 0.8 s into each answer; taken
   for an interruption when a `clear` follows;
 - gaps in the agent's audio: silences of 5-150 ms inside an answer as the caller hears it (audio
@@ -33,10 +34,15 @@ sentences with pauses inside ("I need... um... an oil change for my Civic."). Pe
 `--echo` puts the agent's voice (recorded speech, then) back on the caller's line, `--echo-db`
 down and `--echo-ms` late, as a speakerphone does.
 
+With `--until-broken` a bot's sweep stops after the first level that breaks the budget: a call
+failed, reply p95 more than 100 ms over the first level's, or barge-in p95 over 150 ms.
+
 Calls of a level arrive `--arrivals` seconds apart (all at once with 0), then overlap; each
 caller speaks `--turns` times before barging in.
 
-It also samples the launcher's resident memory: idle, and at the peak of each level.
+It also samples the launcher's resident memory: idle, and at the peak of each level. CPU and
+memory count the launcher's child processes too, so `LAUNCHER_PROCESSES=2` in the environment
+measures the pair.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ sys.path.insert(0, str(ROOT))
 
 import crm  # noqa: E402
 from bench.stats import percentile  # noqa: E402
+from bot.call_views import STAGES  # noqa: E402
 from tests.audio import SAMPLE_RATE, TEXTS, load, pauses, silence  # noqa: E402
 from tests.fakes._pcm import pcm16_to_ulaw, ulaw_to_pcm16  # noqa: E402
 from tests.fakes.deepgram import FakeDeepgram, count_utterances  # noqa: E402
@@ -109,6 +116,7 @@ class Figures:
     paused_turns: int = 0
     cut_in: int = 0
     after_decision: list[float] = field(default_factory=list)
+    stages: dict[str, list[float]] = field(default_factory=dict)  # ms, as the call logs store them
     barge_in: list[float] = field(default_factory=list)
     clear: list[float] = field(default_factory=list)
     backchannels: int = 0
@@ -198,6 +206,21 @@ async def logged_replies(call_sids: list[str], figures: Figures) -> None:
             await asyncio.sleep(0.1)
         for turn in (log or {}).get("metrics") or []:
             figures.after_decision.append(turn["latency_ms"] / 1000)
+            for stage, ms in (turn.get("stages_ms") or {}).items():
+                figures.stages.setdefault(stage, []).append(ms)
+
+
+def _processes(launcher: psutil.Process) -> list[psutil.Process]:
+    """The launcher and, with LAUNCHER_PROCESSES > 1, the processes taking its calls."""
+    return [launcher, *launcher.children(recursive=True)]
+
+
+def _cpu_seconds(launcher: psutil.Process) -> float:
+    return sum(sum(process.cpu_times()[:2]) for process in _processes(launcher))
+
+
+def _rss(launcher: psutil.Process) -> int:
+    return sum(process.memory_info().rss for process in _processes(launcher))
 
 
 async def level(base: str, twilio: FakeTwilioRest, launcher: psutil.Process, calls: int,
@@ -207,12 +230,12 @@ async def level(base: str, twilio: FakeTwilioRest, launcher: psutil.Process, cal
     process's CPU use over the level (in cores)."""
     figures, peak = Figures(), 0
     mine = psutil.Process()
-    cpu_before = (sum(launcher.cpu_times()[:2]), sum(mine.cpu_times()[:2]), time.monotonic())
+    cpu_before = (_cpu_seconds(launcher), sum(mine.cpu_times()[:2]), time.monotonic())
 
     async def sample() -> None:
         nonlocal peak
         while True:
-            peak = max(peak, launcher.memory_info().rss)
+            peak = max(peak, _rss(launcher))
             await asyncio.sleep(0.2)
 
     sampler = asyncio.create_task(sample())
@@ -228,7 +251,7 @@ async def level(base: str, twilio: FakeTwilioRest, launcher: psutil.Process, cal
     gc.collect()
     if ours:
         await logged_replies(call_sids, figures)
-    return (figures, peak, (sum(launcher.cpu_times()[:2]) - cpu_before[0]) / seconds,
+    return (figures, peak, (_cpu_seconds(launcher) - cpu_before[0]) / seconds,
             (sum(mine.cpu_times()[:2]) - cpu_before[1]) / seconds)
 
 
@@ -249,6 +272,10 @@ def _report(bot: str, calls: int, figures: Figures, peak: int, idle: int, launch
           + f"; failed {len(figures.failures)}; peak RSS {peak / 2**20:.0f} MiB"
           f" ({(peak - idle) / 2**20 / calls:.1f} MiB per call); CPU launcher {launcher_cpu:.2f}"
           f" cores, callers+fakes {bench_cpu:.2f} cores")
+    if figures.stages:  # the report's waterfall: a typical turn's stages, as the launcher saw them
+        print(f"{bot:4s} {calls:3d} calls: median stages from the end of speech: " + ", ".join(
+            f"{stage} {statistics.median(figures.stages[stage]):.0f}"
+            for stage in STAGES if stage in figures.stages))
     for failure in figures.failures[:3]:
         print("   ", failure)
 
@@ -290,13 +317,16 @@ async def run_bot(bot: str, args: argparse.Namespace, deepgram: FakeDeepgram, op
         echo = (args.echo_db, args.echo_ms / 1000) if args.echo else None
         # Warm-up: imports, models, pools. The whole call, so the fake transcribes it in order.
         await level(base, twilio, launcher, 1, 0.0, args.turns, ours, echo)
-        idle = launcher.memory_info().rss
+        idle = _rss(launcher)
         print(f"{bot}: idle RSS {idle / 2**20:.0f} MiB")
         for calls in args.calls:
             figures, peak, launcher_cpu, bench_cpu = await level(
                 base, twilio, launcher, calls, args.arrivals * calls, args.turns, ours, echo)
             _report(bot, calls, figures, peak, idle, launcher_cpu, bench_cpu)
             results[calls] = figures
+            if args.until_broken and (broken := _over_budget(figures, results[args.calls[0]])):
+                print(f"{bot}: budget broken at {calls} calls: {broken}")
+                break
     finally:
         if process.returncode is None:
             process.terminate()
@@ -304,8 +334,22 @@ async def run_bot(bot: str, args: argparse.Namespace, deepgram: FakeDeepgram, op
     return results
 
 
+def _over_budget(figures: Figures, first: Figures) -> str:
+    """Why a level breaks issue 14's budget (reply p95 within 100 ms of the first level's, barge-in
+    p95 at most 150 ms, no call failed), or "" when it holds."""
+    reasons = []
+    if figures.failures:
+        reasons.append(f"{len(figures.failures)} calls failed")
+    if figures.replies and first.replies and (
+            (grown := percentile(figures.replies, 0.95) - percentile(first.replies, 0.95)) > 0.1):
+        reasons.append(f"reply p95 {grown * 1000:.0f} ms over the first level's")
+    if figures.barge_in and (barge_in := percentile(figures.barge_in, 0.95)) > 0.15:
+        reasons.append(f"barge-in p95 {barge_in * 1000:.0f} ms")
+    return ", ".join(reasons)
+
+
 def _ratios(ours: dict[int, Figures], bare: dict[int, Figures]) -> None:
-    for calls in ours:
+    for calls in sorted(ours.keys() & bare.keys()):
         cells = []
         for name, pick in (("reply", lambda f: f.replies), ("barge-in", lambda f: f.barge_in)):
             for label, q in (("p50", 0.5), ("p95", 0.95)):
@@ -350,6 +394,8 @@ if __name__ == "__main__":
     parser.add_argument("--turn-detection", choices=["silence", "smart-turn"], default="smart-turn")
     parser.add_argument("--bots", type=lambda s: s.split(","), default=["ours"],
                         help="ours, bare (bench/bare_pipecat_bot.py) or both: ours,bare")
+    parser.add_argument("--until-broken", action="store_true",
+                        help="stop a bot's sweep after the first level that breaks the budget")
     parser.add_argument("--turns", type=int, default=len(CYCLE),
                         help="caller turns per call before the barge-in (cycling through the kinds)")
     parser.add_argument("--stt-final-ms", type=float, default=250.0,

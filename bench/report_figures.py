@@ -7,6 +7,8 @@ import re
 _LEVEL = re.compile(r"^(ours|bare)\s+(\d+) calls: reply p50 (\d+) p95 (\d+) ms.*?"
                     r"peak RSS (\d+) MiB.*?CPU launcher ([\d.]+) cores")
 _BARGE_IN = re.compile(r"barge-in p50 \d+ p95 (\d+) ms")
+_STAGES = re.compile(r"^(ours|bare)\s+(\d+) calls: median stages from the end of speech: (.+)$")
+_BROKEN = re.compile(r"^(ours|bare): budget broken at (\d+) calls")
 _RATIOS = re.compile(r"^ours / bare at (\d+) calls: (.+)$")
 _RATIO = re.compile(r"([\w-]+ p\d+) ([\d.]+)x")
 _SUMMARY = re.compile(r"^(.+): median ([\d.]+)(?: s)?, p95 ([\d.]+)")
@@ -41,8 +43,9 @@ def offline_speech(stdout: str) -> dict[str, float]:
 
 
 def calls(stdout: str) -> dict[str, float]:
-    """call_bench.py, per bot and level: reply p50/p95 and barge-in p95 (ms), peak RSS, launcher CPU;
-    and ours over the bare bot's, where both ran."""
+    """call_bench.py, per bot and level: reply p50/p95 and barge-in p95 (ms), peak RSS, launcher CPU,
+    the median of each stage of a turn (ms), the level that broke the budget; and ours over the
+    bare bot's, where both ran."""
     figures: dict[str, float] = {}
     for line in stdout.splitlines():
         if match := _LEVEL.match(line):
@@ -51,6 +54,11 @@ def calls(stdout: str) -> dict[str, float]:
                         f"{key} peak RSS MiB": float(match[5]), f"{key} CPU cores": float(match[6])}
             if barge_in := _BARGE_IN.search(line):
                 figures[f"{key} barge-in p95 ms"] = float(barge_in[1])
+        elif match := _STAGES.match(line):
+            figures |= {f"{match[1]} {match[2]} calls stage {stage} ms": value
+                        for stage, value in _pairs(match[3]).items()}
+        elif match := _BROKEN.match(line):
+            figures[f"{match[1]} budget broken at calls"] = float(match[2])
         elif match := _RATIOS.match(line):  # ours / bare in the same run: what a figure means
             figures |= {f"ours/bare {match[1]} calls {name} x": float(ratio)
                         for name, ratio in _RATIO.findall(match[2])}

@@ -31,7 +31,7 @@ from config import log_privacy
 from config.settings import get_settings
 from crm import journal
 from crm.migrate import migrate
-from pipeline import plugins, services, tracing, turns
+from pipeline import metrics, plugins, services, tracing, turns
 from telephony.rest import NoTwilioAccount, TwilioRest
 from telephony.texts import Texts
 from telephony.warm_transfer import DeskLegs
@@ -152,6 +152,7 @@ def create_app() -> FastAPI:
             await desk.close()
         await calendar_adapter.close()
         await crm.close()
+        metrics.process_stopping()
 
     app = FastAPI(title="Service desk phone agent", lifespan=lifespan)
     app.include_router(health.router(calls))

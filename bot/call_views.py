@@ -159,7 +159,7 @@ def _stages(figures: dict[str, Any]) -> dict[str, float]:
     return figures.get("stages_ms") or {"first_audio": figures["latency_ms"]}
 
 
-def _spans(stages: dict[str, float]) -> dict[str, tuple[float, float]]:
+def spans(stages: dict[str, float]) -> dict[str, tuple[float, float]]:
     """When each stage's work ran: speech-to-text and the turn decision from the end of speech,
     the model from the turn's end, the voice from the model's first token."""
     turn_end = stages.get("turn_end", 0.0)
@@ -176,7 +176,7 @@ def waterfall(turns: list[dict[str, Any]]) -> list[str]:
     lines = [f"waterfall (one column = {per_column:.0f} ms):"]
     for figures in turns:
         lines.append(f"  turn {figures['turn']}")
-        for stage, (start, end) in _spans(_stages(figures)).items():
+        for stage, (start, end) in spans(_stages(figures)).items():
             first = round(start / per_column)
             bar = " " * first + "#" * max(round(end / per_column) - first, 1)
             lines.append(f"    {STAGES[stage]:<{width}}  |{bar:<{WATERFALL_COLUMNS}}| {end:.0f}")

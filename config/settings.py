@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     # Connections each process (launcher, reminder job) may hold; N of them must stay below the
     # server's max_connections, with room for the jobs and an operator (README: Capacity).
     database_pool_size: int = Field(20, ge=2, le=500)
+    # Launcher processes sharing one port (uvicorn's workers), e.g. one per core; each takes
+    # MAX_CONCURRENT_CALLS and opens its own DATABASE_POOL_SIZE connections.
+    launcher_processes: int = Field(1, ge=1, le=64)
     # Calls one launcher process takes at once; past it callers hear a busy message and are
     # sent to the service desk, rather than every caller getting a slow agent.
     max_concurrent_calls: int = Field(10, ge=1, le=10_000)

@@ -1,15 +1,26 @@
 """What the calls of this process report to Prometheus: every metric is defined here, and fed
 from where the figures already flow (the call, its session, its LatencyMeter, its pipeline's
-errors). `GET /metrics` (bot/prometheus.py) serves them.
+errors). `GET /metrics` (bot/prometheus.py) serves them. With LAUNCHER_PROCESSES > 1 the
+processes share PROMETHEUS_MULTIPROC_DIR (prometheus-client's multiprocess mode), and any one of
+them serves the sums of all.
 
 They hold counts and timings only, never a number, a name or a word said.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal, get_args
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 from crm.call_logs import OUTCOMES
 
@@ -17,7 +28,9 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 ServiceKind = Literal["stt", "llm", "tts", "tool"]
 SERVICE_KINDS: tuple[ServiceKind, ...] = get_args(ServiceKind)
 
-CALLS_ACTIVE = Gauge("service_desk_calls_active", "Calls this process is holding now (a pipeline running).")
+# Summed over the processes still running ("livesum"): a stopped one holds no calls.
+CALLS_ACTIVE = Gauge("service_desk_calls_active", "Calls the launcher is holding now (a pipeline running).",
+                     multiprocess_mode="livesum")
 CALLS = Counter("service_desk_calls", "Calls whose pipeline has ended, by the call log's outcome for them.",
                 ["outcome"])
 # Around the README's promise (audible within about 2 s whatever fails) and a good reply (< 1 s).
@@ -54,6 +67,21 @@ def service_error(kind: ServiceKind) -> None:
     SERVICE_ERRORS.labels(kind).inc()
 
 
+def _shared() -> bool:
+    return "PROMETHEUS_MULTIPROC_DIR" in os.environ
+
+
 def exposition() -> bytes:
-    """Every metric of this process (with the client's own process and Python ones), as text."""
-    return generate_latest()
+    """Every metric as text: this process's (with the client's own process and Python ones), or
+    with several launcher processes, the sums over all of them."""
+    if not _shared():
+        return generate_latest()
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry)
+
+
+def process_stopping() -> None:
+    """With several processes: this one's calls-active figure leaves the sum."""
+    if _shared():
+        multiprocess.mark_process_dead(os.getpid())

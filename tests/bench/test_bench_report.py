@@ -22,6 +22,9 @@ paused -); cut in 0/0 paused turns; barge-in p50 88 p95 126 ms (clear p50 328 p9
 taken for interruptions 0/5; gaps in the agent's audio 8; greeting p50 398 p95 592 ms; after decision \
 p50 1322 p95 1623 ms; failed 0; peak RSS 344 MiB (7.9 MiB per call); CPU launcher 0.52 cores, \
 callers+fakes 0.16 cores
+ours   5 calls: median stages from the end of speech: turn_end 402, stt_final 310, first_token 441, \
+first_audio 1322
+ours: budget broken at 5 calls: reply p95 412 ms over the first level's
 ours / bare at 5 calls: reply p50 0.69x, reply p95 0.48x, barge-in p50 0.32x, barge-in p95 0.38x
 """
 # offline_speech_bench.py's summary lines, in the format its summary() prints.
@@ -39,6 +42,9 @@ def test_parsers_read_each_scripts_output() -> None:
         "ours 5 calls reply p50 ms": 1483, "ours 5 calls reply p95 ms": 1720,
         "ours 5 calls peak RSS MiB": 344, "ours 5 calls CPU cores": 0.52,
         "ours 5 calls barge-in p95 ms": 126,
+        "ours 5 calls stage turn_end ms": 402, "ours 5 calls stage stt_final ms": 310,
+        "ours 5 calls stage first_token ms": 441, "ours 5 calls stage first_audio ms": 1322,
+        "ours budget broken at calls": 5,
         "ours/bare 5 calls reply p50 x": 0.69, "ours/bare 5 calls reply p95 x": 0.48,
         "ours/bare 5 calls barge-in p50 x": 0.32, "ours/bare 5 calls barge-in p95 x": 0.38}
     speech = report_figures.offline_speech(SPEECH)
@@ -48,7 +54,8 @@ def test_parsers_read_each_scripts_output() -> None:
 
 def _report(reply_p95: float) -> dict:
     calls = {f"ours {n} calls {key}": value * n for n in (1, 5)
-             for key, value in (("reply p95 ms", reply_p95), ("CPU cores", 0.1), ("peak RSS MiB", 300))}
+             for key, value in (("reply p95 ms", reply_p95), ("CPU cores", 0.1), ("peak RSS MiB", 300),
+                                ("stage turn_end ms", 400), ("stage first_audio ms", 900))}
     return {"date": "2026-12-02 21:00 UTC", "quick": True, "commit": "abc1234",
             "machine": {"cpu": "Test CPU", "cores": 2, "ram_gib": 7.5, "load_before": "0.10 0.20 0.30",
                         "load_after": "0.40 0.50 0.60"},
@@ -60,7 +67,7 @@ def _report(reply_p95: float) -> dict:
 def test_writer_and_plots(tmp_path) -> None:
     report = _report(600)
     written = plots.write(tmp_path, report["stages"]["calls"]["figures"])
-    assert written
+    assert written == ["waterfall.png", "reply_and_cpu.png", "memory.png"]
     for name in written:
         assert (tmp_path / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     text = report_writer.markdown(report, _report(500), written)

@@ -69,7 +69,8 @@ async def launcher(clean_db: None, monkeypatch: pytest.MonkeyPatch) -> AsyncIter
 
     policy = ScriptedPolicy()
     async with (
-        FakeDeepgram(api_key="deepgram-test-key") as deepgram,
+        # A voice twice as quick as speech: calls wait on it in real time.
+        FakeDeepgram(api_key="deepgram-test-key", tts_ms_per_char=30) as deepgram,
         FakeOpenAI(policy, api_key="openai-test-key") as openai,
         FakeTwilioRest(auth_token=AUTH_TOKEN) as twilio,
     ):

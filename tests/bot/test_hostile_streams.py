@@ -284,7 +284,8 @@ async def test_bad_messages_leave_their_call_up_and_other_calls_unhurried(
         for caller in hostile.values():
             await stack.enter_async_context(caller)
         await asyncio.gather(*(caller.wait_for_event("media", timeout=15) for caller in hostile.values()))
-        await asyncio.gather(*(caller.wait_for_bot_silence(timeout=20) for caller in hostile.values()))
+        # Many greetings at once, on a machine the other test workers load too.
+        await asyncio.gather(*(caller.wait_for_bot_silence(timeout=40) for caller in hostile.values()))
 
         async def attack() -> None:
             await asyncio.gather(*(caller.send_raw(frame) for name, caller in hostile.items()

@@ -24,6 +24,13 @@ MARGIN = 0.5  # for a loaded test machine
 ANSWER = "Sure, I can help with that."
 
 
+@pytest.fixture(autouse=True)
+def _speaking_pace(launcher: Launcher) -> None:
+    """The filler at the pace of speech: how long it plays decides the silence that follows a
+    stalled model, and these tests measure that silence."""
+    launcher.deepgram.tts_ms_per_char = 60
+
+
 async def _say(caller: TwilioCaller, fixture: str) -> float:
     """The caller says `fixture`; returns the silence they then sit through."""
     await caller.say(load(fixture))

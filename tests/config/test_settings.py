@@ -15,7 +15,7 @@ import pytest
      ("REMINDER_ALLOWLIST", "+12125550123,banana"), ("PORT", "eighty"),
      ("OPENAI_BASE_URL", "ftp://x"), ("SHOP_HOLIDAYS", "2026-02-30"),
      ("REMINDER_CALL_WINDOW", "19:00-09:00"), ("CALENDAR_BACKEND", "outlook"),
-     ("DATABASE_POOL_SIZE", "1")],
+     ("DATABASE_POOL_SIZE", "1"), ("LAUNCHER_PROCESSES", "0")],
 )
 def test_bad_value_names_the_variable(variable: str, value: str, tmp_path) -> None:
     env = {**os.environ, variable: value}
