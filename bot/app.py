@@ -106,7 +106,7 @@ def create_app() -> FastAPI:
     plugins.check(get_settings())  # a plug-in that cannot be imported stops the start, not a call
     if get_settings().otel_tracing:
         tracing.install()  # before any call, whose worker then traces it
-    calls = ActiveCalls()
+    calls = ActiveCalls(crm.streams_gone_elsewhere)
     browser = browser_test.BrowserCalls(calls)
     try:
         telephony: TwilioRest | None = TwilioRest(get_settings())

@@ -4,7 +4,10 @@ A call counts from the moment its webhook is answered with a stream, not only on
 arrives: callers ringing at the same instant would otherwise all be let in before any of them
 counted. A place kept for a stream that never comes is given back when the call's status
 callback says it ended, or after `STREAM_WAIT_SECONDS`: Twilio opens the stream as soon as it
-has the TwiML, so by then it is not coming.
+has the TwiML, so by then it is not coming. With several launcher processes, the stream may
+go to another one: while draining, a place is also given back once the database says the
+call's stream was taken (`STREAM_TAKEN_SECONDS` ago, longer than this process takes from its
+own claim to holding the call) or the call ended.
 
 Draining (on SIGTERM, see bot/app.py) keeps no place for a new call, so its webhook answers
 busy; a call already answered keeps going, and its stream is still let in, since the caller
@@ -18,19 +21,26 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+
+from crm.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
 STREAM_WAIT_SECONDS = 30
+STREAM_TAKEN_SECONDS = 2.0
+RECHECK_SECONDS = 0.5  # how often a drain asks the database about the streams it waits for
+# Of the given call SIDs, those whose stream was taken more than the given seconds ago, or ended.
+GoneElsewhere = Callable[[list[str], float], Awaitable[set[str]]]
 # How long calls asked to wrap up get: the agent finishes its sentence, says the wrap-up line,
 # and the call is handed on through Twilio.
 WRAP_UP_SECONDS = 30
 
 
 class ActiveCalls:
-    def __init__(self) -> None:
+    def __init__(self, gone_elsewhere: GoneElsewhere | None = None) -> None:
+        self._gone_elsewhere = gone_elsewhere
         self._calls: dict[str, asyncio.Event] = {}  # call SID -> set when it must wrap up
         self._expected: dict[str, float] = {}  # call SID -> until when its place is kept
         self._changed = asyncio.Event()  # a call ended, a kept place was given back, a hurry
@@ -99,6 +109,8 @@ class ActiveCalls:
         deadline = time.monotonic() + seconds
         while True:
             self._give_back_expired()
+            if streams:
+                await self._give_back_gone_elsewhere()
             if not self._calls and not (streams and self._expected):
                 return True
             now = time.monotonic()
@@ -108,8 +120,21 @@ class ActiveCalls:
             if now >= deadline:
                 return False
             self._changed.clear()
-            with contextlib.suppress(TimeoutError):  # a deadline or a place's expiry: look again
-                await asyncio.wait_for(self._changed.wait(), min([deadline, *self._expected.values()]) - now)
+            wake = [deadline, *self._expected.values()]
+            if streams and self._expected and self._gone_elsewhere is not None:
+                wake.append(now + RECHECK_SECONDS)
+            with contextlib.suppress(TimeoutError):  # a deadline, an expiry, a recheck: look again
+                await asyncio.wait_for(self._changed.wait(), min(wake) - now)
+
+    async def _give_back_gone_elsewhere(self) -> None:
+        if not self._expected or self._gone_elsewhere is None:
+            return
+        try:
+            gone = await self._gone_elsewhere(list(self._expected), STREAM_TAKEN_SECONDS)
+        except DatabaseUnavailable:
+            return  # the places are given back when they expire
+        for call_sid in gone:
+            self._expected.pop(call_sid, None)
 
     def _give_back_expired(self) -> None:
         now = time.monotonic()

@@ -13,6 +13,7 @@ from crm.call_logs import (
     record_flag,
     record_outcome,
     record_proof,
+    streams_gone_elsewhere,
 )
 from crm.callback_requests import (
     mark_callback_handled,
@@ -58,4 +59,5 @@ __all__ = [
     "record_flag",
     "record_outcome",
     "record_proof",
+    "streams_gone_elsewhere",
 ]

@@ -174,6 +174,17 @@ async def claim_stream(call_sid: str) -> bool:
         return cur.rowcount == 1
 
 
+async def streams_gone_elsewhere(call_sids: list[str], seconds: float) -> set[str]:
+    """Those of `call_sids` whose one stream was taken more than `seconds` ago (by whichever
+    launcher process took it), or whose call has ended."""
+    async with db.connection() as conn:
+        rows = await (await conn.execute(
+            "SELECT call_sid FROM call_logs WHERE call_sid = ANY(%s) AND (ended_at IS NOT NULL"
+            " OR stream_claimed_at < now() - make_interval(secs => %s))", (call_sids, seconds),
+        )).fetchall()
+    return {row["call_sid"] for row in rows}
+
+
 async def purge_transcripts(older_than_days: int | None = None) -> int:
     """Empty the transcripts of calls started more than `older_than_days` (default
     CALL_LOG_RETENTION_DAYS) days ago; how many were purged. The rows stay, with direction,
