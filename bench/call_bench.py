@@ -34,8 +34,9 @@ sentences with pauses inside ("I need... um... an oil change for my Civic."). Pe
 `--echo` puts the agent's voice (recorded speech, then) back on the caller's line, `--echo-db`
 down and `--echo-ms` late, as a speakerphone does.
 
-With `--until-broken` a bot's sweep stops after the first level that breaks the budget: a call
-failed, reply p95 more than 100 ms over the first level's, or barge-in p95 over 150 ms.
+With `--until-broken` our bot's sweep stops after the first level that breaks the budget: a call
+failed, reply p95 more than 100 ms over the first level's, or barge-in p95 over 150 ms; the bare
+bot then runs the same levels.
 
 Calls of a level arrive `--arrivals` seconds apart (all at once with 0), then overlap; each
 caller speaks `--turns` times before barging in.
@@ -290,8 +291,8 @@ async def _start(bot: str, port: int, env: dict[str, str], turn_detection: str
         stderr=asyncio.subprocess.DEVNULL)
 
 
-async def run_bot(bot: str, args: argparse.Namespace, deepgram: FakeDeepgram, openai: FakeOpenAI,
-                  twilio: FakeTwilioRest) -> dict[int, Figures]:
+async def run_bot(bot: str, args: argparse.Namespace, levels: list[int], deepgram: FakeDeepgram,
+                  openai: FakeOpenAI, twilio: FakeTwilioRest) -> dict[int, Figures]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PORT": str(port), "PUBLIC_BASE_URL": base,
@@ -319,12 +320,12 @@ async def run_bot(bot: str, args: argparse.Namespace, deepgram: FakeDeepgram, op
         await level(base, twilio, launcher, 1, 0.0, args.turns, ours, echo)
         idle = _rss(launcher)
         print(f"{bot}: idle RSS {idle / 2**20:.0f} MiB")
-        for calls in args.calls:
+        for calls in levels:
             figures, peak, launcher_cpu, bench_cpu = await level(
                 base, twilio, launcher, calls, args.arrivals * calls, args.turns, ours, echo)
             _report(bot, calls, figures, peak, idle, launcher_cpu, bench_cpu)
             results[calls] = figures
-            if args.until_broken and (broken := _over_budget(figures, results[args.calls[0]])):
+            if args.until_broken and bot == "ours" and (broken := _over_budget(figures, results[levels[0]])):
                 print(f"{bot}: budget broken at {calls} calls: {broken}")
                 break
     finally:
@@ -378,8 +379,10 @@ async def main(args: argparse.Namespace) -> None:
               + (f"{args.echo_db:.0f} dB, {args.echo_ms:.0f} ms" if args.echo else "none"))
         results = {}
         try:
-            for bot in args.bots:
-                results[bot] = await run_bot(bot, args, deepgram, openai, twilio)
+            for bot in sorted(args.bots, key=lambda bot: bot != "ours"):
+                # The bare bot runs the levels ours ran, so every level has its ratio.
+                levels = list(results["ours"]) if "ours" in results else args.calls
+                results[bot] = await run_bot(bot, args, levels, deepgram, openai, twilio)
         finally:
             await crm.db.close()
         if {"ours", "bare"} <= results.keys():
@@ -395,7 +398,7 @@ if __name__ == "__main__":
     parser.add_argument("--bots", type=lambda s: s.split(","), default=["ours"],
                         help="ours, bare (bench/bare_pipecat_bot.py) or both: ours,bare")
     parser.add_argument("--until-broken", action="store_true",
-                        help="stop a bot's sweep after the first level that breaks the budget")
+                        help="stop our bot's sweep after the first level that breaks the budget")
     parser.add_argument("--turns", type=int, default=len(CYCLE),
                         help="caller turns per call before the barge-in (cycling through the kinds)")
     parser.add_argument("--stt-final-ms", type=float, default=250.0,

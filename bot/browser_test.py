@@ -133,7 +133,7 @@ class BrowserCalls:
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
         call_sid = "CA" + secrets.token_hex(16)
-        if not self._calls.expect(call_sid, settings.max_concurrent_calls):
+        if not await self._calls.expect(call_sid, settings.max_concurrent_calls):
             raise HTTPException(status_code=503, detail="all lines are busy: try again in a minute")
         # Its user holds this machine's token, so the number they claim is taken as vouched for.
         await crm.open_call_log(call_sid, "inbound", caller, settings.twilio_phone_number,

@@ -5,9 +5,9 @@ arrives: callers ringing at the same instant would otherwise all be let in befor
 counted. A place kept for a stream that never comes is given back when the call's status
 callback says it ended, or after `STREAM_WAIT_SECONDS`: Twilio opens the stream as soon as it
 has the TwiML, so by then it is not coming. With several launcher processes, the stream may
-go to another one: while draining, a place is also given back once the database says the
-call's stream was taken (`STREAM_TAKEN_SECONDS` ago, longer than this process takes from its
-own claim to holding the call) or the call ended.
+go to another one: a place is also given back (when a new call asks for one, and while
+draining) once the database says the call's stream was taken `STREAM_TAKEN_SECONDS` ago
+(longer than this process takes from its own claim to holding the call), or the call ended.
 
 Draining (on SIGTERM, see bot/app.py) keeps no place for a new call, so its webhook answers
 busy; a call already answered keeps going, and its stream is still let in, since the caller
@@ -51,12 +51,13 @@ class ActiveCalls:
     def __len__(self) -> int:
         return len(self._calls)
 
-    def expect(self, call_sid: str, limit: int) -> bool:
+    async def expect(self, call_sid: str, limit: int) -> bool:
         """Keep a place for a call whose stream is on its way; False when draining or all `limit`
         are taken."""
         if self.draining:
             return False
         self._give_back_expired()
+        await self._give_back_gone_elsewhere()
         if call_sid not in self._expected and len(self._calls) + len(self._expected) >= limit:
             return False
         self._expected[call_sid] = time.monotonic() + STREAM_WAIT_SECONDS

@@ -35,14 +35,14 @@ def call_back_number(settings: Settings) -> str | None:
     return settings.twilio_phone_number or settings.service_desk_number
 
 
-def _no_agent(calls: ActiveCalls, settings: Settings, call_sid: str) -> str | None:
+async def _no_agent(calls: ActiveCalls, settings: Settings, call_sid: str) -> str | None:
     """Why the person who answered cannot be handed to the agent, or None (a place is kept)."""
     if calls.draining:
         return "draining"
     missing = services.missing_keys(settings)
     if missing:
         return ", ".join(missing) + " not set"
-    if not calls.expect(call_sid, settings.max_concurrent_calls):
+    if not await calls.expect(call_sid, settings.max_concurrent_calls):
         return "over capacity"
     return None
 
@@ -83,7 +83,7 @@ def router(calls: ActiveCalls, texts: Texts | None = None) -> APIRouter:
                 texts.about(settings, "reminder", appointment.customer_id, appointment.service_type,
                             appointment.start_time)
             return twiml(say_and_hang_up(spoken))
-        unavailable = _no_agent(calls, settings, call_sid)
+        unavailable = await _no_agent(calls, settings, call_sid)
         if unavailable:  # no agent to hand the person to: the message will do
             log.warning("reminder call %s: agent unavailable (%s), leaving the message", call_sid,
                         unavailable)

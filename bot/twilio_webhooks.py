@@ -54,7 +54,7 @@ def router(calls: ActiveCalls) -> APIRouter:
         caller, shop = form.get("From"), form.get("To")
         identified = caller_id(caller, form.get("StirVerstat"), settings.phone_region)
         # No place is kept while draining either: a caller ringing then gets the busy answer too.
-        full = not calls.expect(call_sid, settings.max_concurrent_calls)
+        full = not await calls.expect(call_sid, settings.max_concurrent_calls)
         try:
             await crm.open_call_log(call_sid, "inbound", caller, shop, caller_id=identified)
             if full:

@@ -14,7 +14,7 @@ SHOP = "+13125550100"
 async def _answered(calls: ActiveCalls, call_sid: str) -> None:
     """This process answered the call's webhook: its log is open and a place is kept."""
     await crm.open_call_log(call_sid, "inbound", "+12125550123", SHOP)
-    assert calls.expect(call_sid, limit=10)
+    assert await calls.expect(call_sid, limit=10)
 
 
 async def _claimed_ago(call_sid: str, seconds: float) -> None:
@@ -56,3 +56,12 @@ async def test_with_nothing_to_ask_the_places_are_kept_until_they_expire(clean_d
     await _claimed_ago("CA" + "5" * 32, STREAM_WAIT_SECONDS)
     assert not await calls.until_idle(1)
     assert calls.expecting("CA" + "5" * 32)
+
+
+async def test_a_place_whose_stream_went_elsewhere_goes_to_the_next_caller(clean_db: None) -> None:
+    calls = ActiveCalls(crm.streams_gone_elsewhere)
+    await _answered(calls, "CA" + "6" * 32)
+    assert not await calls.expect("CA" + "7" * 32, limit=1)  # the one place is kept
+    assert await crm.claim_stream("CA" + "6" * 32)
+    await _claimed_ago("CA" + "6" * 32, STREAM_TAKEN_SECONDS + 1)  # by another process
+    assert await calls.expect("CA" + "7" * 32, limit=1)
