@@ -50,12 +50,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import os
 import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -216,12 +218,20 @@ def _processes(launcher: psutil.Process) -> list[psutil.Process]:
     return [launcher, *launcher.children(recursive=True)]
 
 
+def _summed(launcher: psutil.Process, figure: Callable[[psutil.Process], float]) -> float:
+    total = 0.0
+    for process in _processes(launcher):
+        with contextlib.suppress(psutil.NoSuchProcess):  # a worker that ended meanwhile
+            total += figure(process)
+    return total
+
+
 def _cpu_seconds(launcher: psutil.Process) -> float:
-    return sum(sum(process.cpu_times()[:2]) for process in _processes(launcher))
+    return _summed(launcher, lambda process: sum(process.cpu_times()[:2]))
 
 
 def _rss(launcher: psutil.Process) -> int:
-    return sum(process.memory_info().rss for process in _processes(launcher))
+    return int(_summed(launcher, lambda process: process.memory_info().rss))
 
 
 async def level(base: str, twilio: FakeTwilioRest, launcher: psutil.Process, calls: int,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -46,13 +47,15 @@ def launch() -> None:
     # The banner (bot/banner.py) is printed by the app once it is ready, whatever started it.
     # SIGTERM and SIGINT drain the calls before uvicorn shuts down (bot/app.py): the graceful
     # timeout only bounds uvicorn's own wait, afterwards, for connections still open.
-    if settings.launcher_processes > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-        # Each process writes its metrics there, so /metrics on any of them counts them all
-        # (pipeline/metrics.py); a new folder, as files left by an earlier run would count too.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="service-desk-metrics-")
-    uvicorn.run("bot.app:create_app", factory=True, host=settings.host, port=settings.port,
-                workers=settings.launcher_processes, log_level="info", ws="websockets-sansio",
-                ws_max_size=MAX_MESSAGE_BYTES, timeout_graceful_shutdown=30)
+    with contextlib.ExitStack() as stack:
+        if settings.launcher_processes > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            # Each process writes its metrics there, so /metrics on any of them counts them all
+            # (pipeline/metrics.py); a new folder, as files left by an earlier run would count too.
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="service-desk-metrics-"))
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        uvicorn.run("bot.app:create_app", factory=True, host=settings.host, port=settings.port,
+                    workers=settings.launcher_processes, log_level="info", ws="websockets-sansio",
+                    ws_max_size=MAX_MESSAGE_BYTES, timeout_graceful_shutdown=30)
 
 if __name__ == "__main__":
     main()
