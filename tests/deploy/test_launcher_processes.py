@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from pathlib import Path
 
@@ -48,13 +49,13 @@ async def test_two_processes_share_the_port_and_their_metrics(
     async with launcher_process(launcher, tmp_path, COMMANDS["python -m bot"], drain_seconds=1) as running:
         assert len(_workers(running)) == 2
         callers = [await running.launcher.ring(f"+1646555019{n}") for n in range(2)]
-        for caller in callers:
-            await caller.__aenter__()
-        await asyncio.gather(*(caller.wait_for_event("media", timeout=20) for caller in callers))
-        assert await _scraped(running, "service_desk_calls_active") == [2.0] * SCRAPES
-        for caller in callers:
-            await caller.hang_up()
-            await caller.__aexit__(None, None, None)
+        async with contextlib.AsyncExitStack() as stack:
+            for caller in callers:
+                await stack.enter_async_context(caller)
+            await asyncio.gather(*(caller.wait_for_event("media", timeout=20) for caller in callers))
+            assert await _scraped(running, "service_desk_calls_active") == [2.0] * SCRAPES
+            for caller in callers:
+                await caller.hang_up()
 
         async def both_counted() -> bool:
             hung_up = await _scraped(running, "service_desk_calls_total", outcome="caller_hung_up")
