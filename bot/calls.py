@@ -5,8 +5,8 @@ arrives: callers ringing at the same instant would otherwise all be let in befor
 counted. A place kept for a stream that never comes is given back when the call's status
 callback says it ended, or after `STREAM_WAIT_SECONDS`: Twilio opens the stream as soon as it
 has the TwiML, so by then it is not coming. With several launcher processes, the stream may
-go to another one: a place is also given back (when a new call asks for one, and while
-draining) once the database says the call's stream was taken `STREAM_TAKEN_SECONDS` ago
+go to another one: a place is also given back (when a new call finds every place taken, and
+while draining) once the database says the call's stream was taken `STREAM_TAKEN_SECONDS` ago
 (longer than this process takes from its own claim to holding the call), or the call ended.
 
 Draining (on SIGTERM, see bot/app.py) keeps no place for a new call, so its webhook answers
@@ -57,11 +57,16 @@ class ActiveCalls:
         if self.draining:
             return False
         self._give_back_expired()
-        await self._give_back_gone_elsewhere()
-        if call_sid not in self._expected and len(self._calls) + len(self._expected) >= limit:
-            return False
+        if call_sid not in self._expected and self._full(limit):
+            # Only when full is the database asked whether kept places' streams went elsewhere.
+            await self._give_back_gone_elsewhere()
+            if self.draining or self._full(limit):  # a drain may have begun meanwhile
+                return False
         self._expected[call_sid] = time.monotonic() + STREAM_WAIT_SECONDS
         return True
+
+    def _full(self, limit: int) -> bool:
+        return len(self._calls) + len(self._expected) >= limit
 
     def expecting(self, call_sid: str) -> bool:
         """Whether a place is kept for this call (its webhook was answered here with a stream)."""
