@@ -56,8 +56,11 @@ def load_models() -> None:
 # count as speech more often (and interrupt the agent). bench/vad_bench.py measures both.
 VOLUME_SMOOTHING = 0.5
 # Silence after which the VAD says the caller stopped (Pipecat's default, and what Smart-Turn
-# and speech-to-text finalising are tuned for).
+# and the barge-in timing are tuned for).
 VAD_STOP_SECONDS = 0.2
+# Silence after which speech-to-text is asked for what the caller said so far: the final is
+# then in hand sooner after Smart-Turn's verdict at the VAD's stop (bench/call_bench.py).
+FINALIZE_AFTER_SECONDS = 0.1
 
 
 class SharedSileroVAD(SileroVADAnalyzer):
@@ -75,6 +78,14 @@ class SharedSileroVAD(SileroVADAnalyzer):
 
     async def analyze_audio(self, buffer: bytes) -> VADState:
         return self._run_analyzer(buffer)
+
+    @property
+    def pause_seconds(self) -> float:
+        """How long the caller has been quiet in a pause the VAD has not yet called the end of
+        their speech; 0 while they speak, and once it has."""
+        if self._vad_state != VADState.STOPPING:
+            return 0.0
+        return self._vad_stopping_count * self._vad_frames / self.sample_rate
 
 
 @cache
@@ -104,17 +115,20 @@ def caller_turns(settings: Settings) -> LLMUserAggregatorParams:
     """How the agent hears the caller: Silero VAD for speech and barge-in (a backchannel over
     the agent only pauses it, with `barge_in` "pause"), either the local Smart-Turn model or a
     fixed pause to decide that the caller has finished (held while their words sound
-    unfinished), and Pipecat's idle timer for a caller gone quiet (answered by
-    `reprompt_when_silent`)."""
+    unfinished; with Smart-Turn, their words asked for early in each pause), and Pipecat's
+    idle timer for a caller gone quiet (answered by `reprompt_when_silent`)."""
     hold = settings.turn_unfinished_seconds
+    vad = SharedSileroVAD(sample_rate=SAMPLE_RATE, params=VADParams(
+        start_secs=settings.vad_start_seconds, min_volume=settings.vad_min_volume,
+        stop_secs=VAD_STOP_SECONDS))
     stop = (SilenceStop(hold_seconds=hold, user_speech_timeout=settings.turn_silence_seconds)
             if settings.turn_detection == "silence"
-            else SmartTurnStop(hold_seconds=hold, turn_analyzer=SharedSmartTurn(
-                SmartTurnParams(stop_secs=settings.turn_incomplete_seconds))))
+            else SmartTurnStop(hold_seconds=hold, pause_seconds=lambda: vad.pause_seconds,
+                               finalize_after_seconds=FINALIZE_AFTER_SECONDS,
+                               turn_analyzer=SharedSmartTurn(
+                                   SmartTurnParams(stop_secs=settings.turn_incomplete_seconds))))
     return LLMUserAggregatorParams(
-        vad_analyzer=SharedSileroVAD(sample_rate=SAMPLE_RATE, params=VADParams(
-            start_secs=settings.vad_start_seconds, min_volume=settings.vad_min_volume,
-            stop_secs=VAD_STOP_SECONDS)),
+        vad_analyzer=vad,
         user_turn_strategies=UserTurnStrategies(
             start=([BackchannelAwareStart(backchannel_seconds=settings.backchannel_seconds,
                                           vad_stop_seconds=VAD_STOP_SECONDS)]

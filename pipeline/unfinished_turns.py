@@ -27,6 +27,8 @@ from pipecat.turns.user_stop import (
     TurnAnalyzerUserTurnStopStrategy,
 )
 
+from pipeline.early_finalize import FinalizesAtPauses
+
 
 def _words(*groups: str) -> frozenset[str]:
     return frozenset(" ".join(groups).split())
@@ -118,26 +120,15 @@ class HoldsUnfinishedTurns:
             await self.task_manager.cancel_task(held)
 
 
-class SmartTurnStop(HoldsUnfinishedTurns, TurnAnalyzerUserTurnStopStrategy):
-    """Pipecat's Smart-Turn stop strategy, holding turns that end on unfinished words; and
-    asking the model only about speech that started a turn. Pipecat asks it at every pause of
-    every sound the VAD hears, "mm-hmm" over the agent included, and an inference costs more
-    than anything else a call does (bench/call_bench.py)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._in_turn = False
-
-    async def handle_user_turn_started(self) -> None:
-        self._in_turn = True
-        await super().handle_user_turn_started()
-
-    async def handle_user_turn_stopped(self) -> None:
-        self._in_turn = False
-        await super().handle_user_turn_stopped()
+class SmartTurnStop(HoldsUnfinishedTurns, FinalizesAtPauses, TurnAnalyzerUserTurnStopStrategy):
+    """Pipecat's Smart-Turn stop strategy, holding turns that end on unfinished words, asking
+    for the words at the start of each pause; and asking the model only about speech that
+    started a turn. Pipecat asks it at every pause of every sound the VAD hears, "mm-hmm" over
+    the agent included, and an inference costs more than anything else a call does
+    (bench/call_bench.py)."""
 
     async def _handle_vad_user_stopped_speaking(self, frame: VADUserStoppedSpeakingFrame) -> None:
-        if self._in_turn:
+        if self._caller_turn:  # FinalizesAtPauses keeps it
             await super()._handle_vad_user_stopped_speaking(frame)
             return
         # Speech that started no turn (a backchannel, a cough): nothing to end, nothing to ask.

@@ -14,6 +14,12 @@ while the socket is down (the most recent `buffer_secs` of it), then sends it, a
 `Finalize` the VAD asked for meanwhile, ahead of new audio once the socket is back. Giving
 up is reported as Pipecat reports it, an error that leaves the service unusable, which the
 call answers by handing the caller to a person.
+
+It also finalises when asked (`FinalizeTranscriptFrame`, sent upstream by the turn strategy
+at the start of the caller's pause, ahead of the VAD's stop), and then skips the VAD stop's
+own `Finalize` when nothing was said since. As the caller may go on after a pause, several
+`Finalize`s can be unanswered at once; only the answer to the last one is marked finalized,
+since an earlier one does not hold what was said after it, and a turn must not end on it.
 """
 
 from __future__ import annotations
@@ -28,15 +34,20 @@ from typing import Any
 from deepgram.core import ApiError
 from deepgram.core.events import EventType
 from deepgram.listen.v1.types import ListenV1Finalize
-from pipecat.frames.frames import Frame, VADUserStoppedSpeakingFrame
+from pipecat.frames.frames import Frame, SystemFrame, VADUserStoppedSpeakingFrame
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.deepgram.stt import DeepgramSTTService
+from pipecat.services.stt_service import STTService
 
 log = logging.getLogger(__name__)
 
 FIRST_RETRY_SECS = 0.1  # a dropped socket is usually back at once; then the wait doubles
 MAX_RETRY_SECS = 1.0
 REFUSED_FOR_GOOD = (401, 403)  # a bad key stays bad: no point retrying
+
+
+class FinalizeTranscriptFrame(SystemFrame):
+    """The caller has paused: transcribe what they said so far, now."""
 
 
 class ReconnectingDeepgramSTTService(DeepgramSTTService):
@@ -47,6 +58,8 @@ class ReconnectingDeepgramSTTService(DeepgramSTTService):
         self._held: deque[bytes] = deque()
         self._held_bytes = 0
         self._finalize_held = False
+        self._unanswered = 0  # Finalizes sent on this socket and not answered yet
+        self._asked_at = 0.0  # when a FinalizeTranscriptFrame last came (time.time)
         # Held audio goes out before new audio: whoever sends takes the lock.
         self._sending = asyncio.Lock()
 
@@ -78,9 +91,35 @@ class ReconnectingDeepgramSTTService(DeepgramSTTService):
             self._hold(audio)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        stopped = isinstance(frame, VADUserStoppedSpeakingFrame)
+        if stopped and self._asked_at >= frame.timestamp - frame.stop_secs:
+            # Asked for since the caller's voice ended: the parent's Finalize would only bring an
+            # empty final, and that would be the last answer. The rest of its handling stays.
+            await STTService.process_frame(self, frame, direction)
+            return
         await super().process_frame(frame, direction)
-        if isinstance(frame, VADUserStoppedSpeakingFrame) and self._connection is None:
+        if isinstance(frame, FinalizeTranscriptFrame):
+            await self._finalize_now()
+        elif stopped and self._connection is None:
             self._finalize_held = True  # the parent sends Finalize only on a live socket
+
+    async def _finalize_now(self) -> None:
+        self._asked_at = time.time()
+        async with self._sending:
+            if self._connection is None:
+                self._finalize_held = True
+                return
+            self.request_finalize()
+            await self._connection.send_finalize(ListenV1Finalize(type="Finalize"))
+
+    def request_finalize(self) -> None:
+        self._unanswered += 1
+        super().request_finalize()
+
+    def confirm_finalize(self) -> None:
+        self._unanswered = max(self._unanswered - 1, 0)
+        if self._unanswered == 0:
+            super().confirm_finalize()
 
     def _hold(self, audio: bytes) -> None:
         self._held.append(audio)
@@ -113,6 +152,7 @@ class ReconnectingDeepgramSTTService(DeepgramSTTService):
                     connection.on(EventType.MESSAGE, self._on_message)
                     connection.on(EventType.ERROR, self._on_error)
                     async with self._sending:
+                        self._unanswered = 0  # a closed socket answers nothing more
                         await self._send_held(connection)
                         self._connection = connection
                     keepalive = self.create_task(self._keepalive_handler(), f"{self}::keepalive")

@@ -16,7 +16,7 @@ transcribed as ``script[N]``. While an utterance
 is in progress it sends interim ``Results`` (``is_final: false``) revealing the
 scripted words progressively; the final ``Results`` (``is_final``/``speech_final``
 true) goes out on the first of ``{"type": "Finalize"}`` (then ``from_finalize:
-true``; Pipecat sends it when its VAD says the user stopped) or the silence
+true``; Pipecat sends it when its VAD says the user stopped, ours sooner) or the silence
 hangover. Audio of an utterance after its final (a pause longer than the VAD's
 stop time but shorter than the hangover) yields no more text, so one energy
 segment gives one non-empty final; except that ``...`` in a script entry marks

@@ -47,7 +47,8 @@ def test_words_that_end_a_sentence(text: str) -> None:
     assert not sounds_unfinished(text)
 
 
-def _caller(settings: Settings) -> tuple[object, list[tuple[float, str]]]:
+def caller_with_turns(settings: Settings) -> tuple[object, list[tuple[float, str]]]:
+    """The caller aggregator, and the turns it adds to the context (when, and what)."""
     caller, _ = LLMContextAggregatorPair(LLMContext(), user_params=caller_turns(settings))
     turns: list[tuple[float, str]] = []
 
@@ -58,6 +59,16 @@ def _caller(settings: Settings) -> tuple[object, list[tuple[float, str]]]:
     return caller, turns
 
 
+def in_real_time(ulaw: bytes) -> list[object]:
+    """Recorded phone audio as the input transport passes it on: 20 ms frames, 20 ms apart."""
+    audio = ulaw_to_pcm16(ulaw)
+    step = SAMPLE_RATE // 50 * 2
+    frames: list[object] = []
+    for i in range(0, len(audio), step):
+        frames += [InputAudioRawFrame(audio[i:i + step], SAMPLE_RATE, 1), SleepFrame(0.02)]
+    return frames
+
+
 def _said(text: str) -> list[object]:
     return [VADUserStartedSpeakingFrame(), TranscriptionFrame(text, "caller", time_now_iso8601()),
             VADUserStoppedSpeakingFrame(stop_secs=0.0)]
@@ -66,7 +77,7 @@ def _said(text: str) -> list[object]:
 @pytest.mark.parametrize("turn_detection", ["silence", "smart-turn"])
 async def test_a_pause_after_unfinished_words_continues_the_turn(turn_detection: str) -> None:
     settings = Settings(_env_file=None, turn_detection=turn_detection)
-    caller, turns = _caller(settings)
+    caller, turns = caller_with_turns(settings)
     await run_test(caller, frames_to_send=[
         *_said("I need"), SleepFrame(0.7), *_said("um"), SleepFrame(0.7),
         *_said("an oil change for my Civic."), SleepFrame(settings.turn_unfinished_seconds + 0.3)])
@@ -75,7 +86,7 @@ async def test_a_pause_after_unfinished_words_continues_the_turn(turn_detection:
 
 async def test_a_caller_who_stops_on_unfinished_words_is_answered_after_the_hold() -> None:
     settings = Settings(_env_file=None, turn_detection="silence")
-    caller, turns = _caller(settings)
+    caller, turns = caller_with_turns(settings)
     started = time.monotonic()
     await run_test(caller, frames_to_send=[*_said("I was calling about"), SleepFrame(1.5)])
     assert [text for _, text in turns] == ["I was calling about"]
@@ -85,7 +96,7 @@ async def test_a_caller_who_stops_on_unfinished_words_is_answered_after_the_hold
 
 async def test_a_whole_sentence_is_answered_after_the_usual_pause() -> None:
     settings = Settings(_env_file=None, turn_detection="silence")
-    caller, turns = _caller(settings)
+    caller, turns = caller_with_turns(settings)
     started = time.monotonic()
     await run_test(caller, frames_to_send=[*_said("I'd like an oil change."), SleepFrame(1.5)])
     assert [text for _, text in turns] == ["I'd like an oil change."]
@@ -98,15 +109,10 @@ async def test_recorded_pauses_inside_a_sentence_leave_one_turn(name: str) -> No
     # fake, finals 250 ms late and as far as the sentence was said) and the caller's turn logic
     # with Smart-Turn: the pauses of 0.4-0.7 s inside the sentence do not end the turn.
     settings = Settings(_env_file=None, turn_detection="smart-turn")
-    caller, turns = _caller(settings)
-    audio = ulaw_to_pcm16(load(name) + silence(1.5))
-    step = SAMPLE_RATE // 50 * 2  # 20 ms, as Twilio sends it
-    frames: list[object] = []
-    for i in range(0, len(audio), step):
-        frames += [InputAudioRawFrame(audio[i:i + step], SAMPLE_RATE, 1), SleepFrame(0.02)]
+    caller, turns = caller_with_turns(settings)
     async with FakeDeepgram([TEXTS[name]], final_delay=0.25) as deepgram:
         stt = DeepgramSTTService(api_key="key", base_url=deepgram.ws_base_url)
-        await run_test(Pipeline([stt, caller]), frames_to_send=frames,
+        await run_test(Pipeline([stt, caller]), frames_to_send=in_real_time(load(name) + silence(1.5)),
                        pipeline_params=PipelineParams(audio_in_sample_rate=SAMPLE_RATE))
         finals = [final.text for final in deepgram.finals if final.text]
     assert len(finals) > 1  # the pauses were heard, each with the words said before it

@@ -1,5 +1,6 @@
 """ReconnectingDeepgramSTTService against the fake Deepgram: a dropped or refused socket comes
-back, and what the caller said meanwhile is still transcribed."""
+back, and what the caller said meanwhile is still transcribed; a Finalize asked for in the
+caller's pause goes out at once, and only the answer to the last one is final."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pipecat.pipeline.worker import PipelineParams
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.tests.utils import SleepFrame, run_test
 
-from processors.reconnecting_stt import ReconnectingDeepgramSTTService
+from processors.reconnecting_stt import FinalizeTranscriptFrame, ReconnectingDeepgramSTTService
 from tests.audio import TEXTS, load, silence
 from tests.fakes.deepgram import FakeDeepgram
 from tests.fakes.test_fakes import audio_frames, twilio_to_pcm
@@ -140,3 +141,45 @@ async def test_a_bad_key_is_not_retried() -> None:
 
     assert len(dg.rejected_handshakes) == 1
     assert not service.is_usable
+
+
+async def test_only_the_answer_to_the_last_finalize_is_final() -> None:
+    # Finalize asked for in a pause the caller went on from, then at the end: both are still
+    # unanswered when the first answer comes. It holds only the first words, so it must not
+    # end the turn; the second does.
+    first, rest = TEXTS["thanks_goodbye"].rstrip("."), TEXTS["book_oil_change"]
+    async with FakeDeepgram([f"{first}... {rest}"], api_key="k", final_delay=0.6) as dg:
+        down, _ = await run_test(stt(dg), frames_to_send=[
+            *audio_frames(await twilio_to_pcm(silence(0.2))), SleepFrame(0.3),
+            *audio_frames(await twilio_to_pcm(load("thanks_goodbye") + silence(0.1))), SleepFrame(0.05),
+            FinalizeTranscriptFrame(),
+            *audio_frames(await twilio_to_pcm(load("book_oil_change") + silence(0.1))), SleepFrame(0.05),
+            FinalizeTranscriptFrame(), SleepFrame(1.5)],
+            pipeline_params=PipelineParams(audio_in_sample_rate=RATE))
+
+    assert dg.stt_connections[0].count("Finalize") == 2
+    finals = [(f.text, f.finalized) for f in down if isinstance(f, TranscriptionFrame)]
+    assert finals == [(first, False), (rest, True)]
+
+
+async def test_the_vads_stop_sends_no_second_finalize_unless_the_caller_spoke_since() -> None:
+    speech = await twilio_to_pcm(load("yes") + silence(0.1))
+    async with FakeDeepgram([TEXTS["yes"], TEXTS["yes"]], api_key="k", final_delay=0.1) as dg:
+        down, _ = await run_test(stt(dg), frames_to_send=[
+            *audio_frames(await twilio_to_pcm(silence(0.2))), SleepFrame(0.3),
+            *audio_frames(speech), SleepFrame(0.05), FinalizeTranscriptFrame(), SleepFrame(0.1),
+            # The voice ended before the Finalize: it already covers everything said.
+            VADUserStoppedSpeakingFrame(stop_secs=0.2, timestamp=time.time() + 0.2), SleepFrame(0.5)],
+            pipeline_params=PipelineParams(audio_in_sample_rate=RATE))
+        asked_once = dg.stt_connections[0].count("Finalize")
+        # A voice that ended after the Finalize (the caller went on): the VAD's stop asks again.
+        await run_test(stt(dg), frames_to_send=[
+            *audio_frames(await twilio_to_pcm(silence(0.2))), SleepFrame(0.3),
+            FinalizeTranscriptFrame(), *audio_frames(speech), SleepFrame(0.05),
+            VADUserStoppedSpeakingFrame(stop_secs=0.2, timestamp=time.time() + 5), SleepFrame(0.5)],
+            pipeline_params=PipelineParams(audio_in_sample_rate=RATE))
+
+    assert asked_once == 1
+    finals = [(f.text, f.finalized) for f in down if isinstance(f, TranscriptionFrame)]
+    assert finals == [(TEXTS["yes"], True)]
+    assert dg.stt_connections[1].count("Finalize") == 2
