@@ -75,9 +75,28 @@ class SharedSileroVAD(SileroVADAnalyzer):
         self._model.reset_states()
         self._windows_since_reset = 0
         self._low_confidence_windows = 0
+        self._volume = 0.0  # of the window being analysed
+        self._too_quiet = False  # the model has not run since the line went quiet
 
     async def analyze_audio(self, buffer: bytes) -> VADState:
         return self._run_analyzer(buffer)
+
+    def voice_confidence(self, buffer: bytes) -> float:
+        # Pipecat takes a window for speech only when it is both likely speech and loud enough.
+        # The loudness is cheap and Silero is not, so it goes first: a window too quiet to be
+        # speech is not run through the model, which is then reset (as Pipecat resets it in
+        # quiet) rather than carry its state across the gap.
+        self._volume = super()._get_smoothed_volume(buffer)
+        if self._volume < self._params.min_volume:
+            if not self._too_quiet:
+                self._too_quiet = True
+                self._model.reset_states()
+            return 0.0
+        self._too_quiet = False
+        return super().voice_confidence(buffer)
+
+    def _get_smoothed_volume(self, audio: bytes) -> float:
+        return self._volume  # measured once per window, in voice_confidence
 
     @property
     def pause_seconds(self) -> float:

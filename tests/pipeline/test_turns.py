@@ -1,6 +1,6 @@
-"""The shared-model turn analyzers decide exactly as Pipecat's own, per call, except that
-the caller's loudness is smoothed less, so speech onsets are heard sooner; and the caller's
-turns, as the call log gets them."""
+"""The shared-model turn analyzers decide as Pipecat's own, per call, except that the caller's
+loudness is smoothed less, so speech onsets are heard sooner, and that Silero does not run on
+windows too quiet to be speech; and the caller's turns, as the call log gets them."""
 
 from __future__ import annotations
 
@@ -47,12 +47,25 @@ async def states(analyzer: VADAnalyzer, audio: bytes) -> list[VADState]:
     return [await analyzer.analyze_audio(audio[i:i + CHUNK]) for i in range(0, len(audio), CHUNK)]
 
 
-async def test_shared_silero_tracks_each_call_as_pipecats_analyzer_does() -> None:
+def _edges(heard: list[VADState]) -> list[tuple[str, int]]:
+    """Where the VAD said speech started and stopped, in frames."""
+    edges, before = [], VADState.QUIET
+    for frame, state in enumerate(heard):
+        if state == VADState.SPEAKING and before in (VADState.QUIET, VADState.STARTING):
+            edges.append(("start", frame))
+        elif state == VADState.QUIET and before in (VADState.SPEAKING, VADState.STOPPING):
+            edges.append(("stop", frame))
+        before = state
+    return edges
+
+
+async def test_shared_silero_keeps_each_calls_state_to_itself() -> None:
     # Two calls' audio, interleaved frame by frame through two shared analyzers: each must
-    # match a stock analyzer that heard only its own call, so no model state leaks between calls.
+    # match one that heard only its own call, so no model state leaks between calls.
     calls = [pcm(load("book_oil_change"), silence(1.0), load("thanks_goodbye")),
              pcm(silence(0.7), load("actually_wait"), silence(3.0), load("yes_thats_right"))]
-    expected = [await states(stock(), audio) for audio in calls]
+    expected = [await states(ready(SharedSileroVAD(sample_rate=SAMPLE_RATE, params=PARAMS)), audio)
+                for audio in calls]
 
     shared = [ready(SharedSileroVAD(sample_rate=SAMPLE_RATE, params=PARAMS)) for _ in calls]
     heard: list[list[VADState]] = [[], []]
@@ -64,6 +77,21 @@ async def test_shared_silero_tracks_each_call_as_pipecats_analyzer_does() -> Non
     assert heard == expected
     for states_of_call in heard:  # the comparison only means something if speech was heard
         assert VADState.SPEAKING in states_of_call and states_of_call[-1] != VADState.STARTING
+
+
+async def test_silero_skips_quiet_windows_and_hears_speech_as_pipecats_analyzer_does() -> None:
+    # The same starts and stops as Pipecat's analyzer with the same smoothing, each within two
+    # 40 ms frames, for every recording; and on a silent line the model does not run at all.
+    for name in NAMES:
+        audio = pcm(silence(0.5), load(name), silence(0.8))
+        ours = _edges(await states(ready(SharedSileroVAD(sample_rate=SAMPLE_RATE, params=PARAMS)), audio))
+        pipecats = _edges(await states(stock(), audio))
+        assert [kind for kind, _ in ours] == [kind for kind, _ in pipecats], name
+        frames_apart = [abs(mine - theirs) for (_, mine), (_, theirs) in zip(ours, pipecats, strict=True)]
+        assert max(frames_apart) <= 2, name
+    quiet = ready(SharedSileroVAD(sample_rate=SAMPLE_RATE, params=PARAMS))
+    assert set(await states(quiet, pcm(silence(2.0)))) == {VADState.QUIET}
+    assert quiet._model._last_sr == 0  # reset, and never run since
 
 
 async def test_speech_onset_is_not_held_back_by_loudness_smoothing() -> None:
