@@ -1,13 +1,20 @@
 """Speech-to-text is asked for the caller's words at the start of each pause of their turn,
-before the VAD calls the end of their speech, and only once per pause."""
+before the VAD calls the end of their speech, and only once per pause; a final from before
+the pause does not end the turn."""
 
 from __future__ import annotations
 
 import pytest
-from pipecat.frames.frames import VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame
+from pipecat.frames.frames import (
+    STTMetadataFrame,
+    TranscriptionFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams
 from pipecat.tests.utils import run_test
+from pipecat.utils.time import time_now_iso8601
 
 from config.settings import Settings
 from processors.reconnecting_stt import FinalizeTranscriptFrame, ReconnectingDeepgramSTTService
@@ -49,3 +56,21 @@ async def test_each_pause_asks_for_the_words_before_the_vad_stops(name: str) -> 
     # And the turn is the whole sentence, answered once its last words were in.
     assert [text for _, text in turns] == [" ".join(final.text for final in finals)]
     assert turns[0][0] >= finals[-1].at
+
+
+async def test_a_final_from_before_the_pause_does_not_end_the_turn() -> None:
+    # A final for the first words arrives while the caller is still talking (the answer to a
+    # request in a pause they went on from). At the end of the sentence Smart-Turn judges it
+    # finished, but the turn must wait for the final holding the rest; the speech-to-text
+    # safety net is 2 s here, so only that final can end the turn.
+    caller, turns = caller_with_turns(Settings(_env_file=None, turn_detection="smart-turn"))
+    speech = in_real_time(load("book_oil_change"))
+    first, rest = "Hi.", "I'd like to book an oil change."
+    frames = [STTMetadataFrame(service_name="stt", ttfs_p99_latency=2.0), *speech[:50],
+              TranscriptionFrame(first, "caller", time_now_iso8601(), finalized=True), *speech[50:],
+              *in_real_time(silence(0.6)),
+              TranscriptionFrame(rest, "caller", time_now_iso8601(), finalized=True),
+              *in_real_time(silence(1.0))]
+    await run_test(caller, frames_to_send=frames,
+                   pipeline_params=PipelineParams(audio_in_sample_rate=SAMPLE_RATE))
+    assert [text for _, text in turns] == [f"{first} {rest}"]
