@@ -161,9 +161,11 @@ class Settings(BaseSettings):
     # "smart-turn" asks a local model whether the caller finished; "silence" waits a fixed pause.
     turn_detection: Literal["smart-turn", "silence"] = "smart-turn"
     turn_silence_seconds: float = Field(0.6, gt=0, le=5)
-    # With Smart-Turn, how long the caller may stay quiet after it judged them not finished
-    # before the turn ends anyway (Pipecat's fallback is 3 s, which the caller waits out).
-    turn_incomplete_seconds: float = Field(0.5, gt=0, le=10)
+    # With Smart-Turn, how long the caller may stay quiet after the VAD's stop when it judged
+    # them not finished, before the turn ends anyway (Pipecat's fallback is 3 s, which the
+    # caller waits out). Finished turns it judged unfinished are the slowest replies
+    # (bench/call_bench.py); a pause after finished words longer than 0.2 s + this ends the turn.
+    turn_incomplete_seconds: float = Field(0.4, gt=0, le=10)
     # In either mode, how long the caller may stay quiet after words a sentence cannot end on
     # ("I need", "um", "for my") before the turn ends anyway: longer than a pause mid-sentence.
     turn_unfinished_seconds: float = Field(1.0, gt=0, le=10)
