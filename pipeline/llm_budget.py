@@ -11,17 +11,35 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
-from openai import AsyncStream
+from openai import AsyncOpenAI, AsyncStream, DefaultAsyncHttpxClient
 from openai.types.chat import ChatCompletionChunk
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.utils.errors import classify_http_exception
 
 log = logging.getLogger(__name__)
+
+
+_HTTP_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+    weakref.WeakKeyDictionary())
+
+
+def _shared_http_client() -> httpx.AsyncClient:
+    """One HTTP client for every call on this event loop. Pipecat makes one per call, and
+    loading its TLS certificates blocks the event loop, every call's audio with it; shared,
+    its connections also stay open from one call to the next."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # built outside a call: its own client
+        return DefaultAsyncHttpxClient()
+    if (client := _HTTP_CLIENTS.get(loop)) is None:
+        client = _HTTP_CLIENTS[loop] = DefaultAsyncHttpxClient()
+    return client
 
 
 class AnswerTooSlow(TimeoutError):
@@ -39,11 +57,15 @@ class BudgetedOpenAILLMService(OpenAILLMService):
         self._answer_secs = answer_secs
         super().__init__(**kwargs)
 
-    def create_client(self, *args: Any, **kwargs: Any) -> Any:
+    def create_client(self, api_key: str | None = None, base_url: str | None = None,
+                      organization: str | None = None, project: str | None = None,
+                      default_headers: Mapping[str, str] | None = None, **kwargs: Any) -> AsyncOpenAI:
         # No silent SDK retries (the one retry is ours, logged and inside the budget), and no
         # 600 s read: the socket may wait for the next bytes as long as an answer may pause.
-        return super().create_client(*args, **kwargs).with_options(
-            max_retries=0, timeout=httpx.Timeout(self._answer_secs, read=self._first_token_secs))
+        return AsyncOpenAI(
+            api_key=api_key, base_url=base_url, organization=organization, project=project,
+            default_headers=default_headers, http_client=_shared_http_client(), max_retries=0,
+            timeout=httpx.Timeout(self._answer_secs, read=self._first_token_secs))
 
     async def get_chat_completions(self, context: LLMContext) -> AsyncStream[ChatCompletionChunk]:
         deadline = asyncio.get_running_loop().time() + self._answer_secs

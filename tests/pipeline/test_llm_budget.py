@@ -4,6 +4,7 @@ budgets, the one retry, no SDK retries, and the one ErrorFrame of an answer that
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from pipecat.frames.frames import ErrorFrame, Frame, LLMContextFrame, LLMFullResponseEndFrame, LLMTextFrame
@@ -81,3 +82,26 @@ async def test_an_answer_running_past_its_budget_is_cut() -> None:
     fake, down, up = await _ask(Reply("word " * 40), chunk_delay=0.1, wait=3.0)
     assert len(fake.requests) == 1 and len(_errors(up)) == 1
     assert 0 < len(_text(down)) < len("word " * 40)
+
+
+async def test_the_calls_on_one_event_loop_share_one_http_client() -> None:
+    async with FakeOpenAI([Reply("One."), Reply("Two.")], api_key="sk-test") as fake:
+        services = [BudgetedOpenAILLMService(api_key="sk-test", base_url=fake.api_base,
+                                             first_token_secs=FIRST_TOKEN, answer_secs=ANSWER)
+                    for _ in range(2)]
+        answers = []
+        for llm in services:
+            context = LLMContext(messages=[{"role": "user", "content": "Any slots tomorrow?"}])
+            down, _ = await run_test(llm, frames_to_send=[LLMContextFrame(context), SleepFrame(0.5)])
+            answers.append(_text(down))
+    assert answers == ["One.", "Two."]
+    assert services[0]._client._client is services[1]._client._client
+    elsewhere = await asyncio.to_thread(
+        asyncio.run, _client_on_a_new_loop(fake.api_base))  # another loop, another client
+    assert elsewhere is not services[0]._client._client
+
+
+async def _client_on_a_new_loop(base_url: str) -> object:
+    llm = BudgetedOpenAILLMService(api_key="sk-test", base_url=base_url,
+                                   first_token_secs=FIRST_TOKEN, answer_secs=ANSWER)
+    return llm._client._client
