@@ -14,9 +14,9 @@ and prints each figure's ratio to it. Simulated Twilio callers speak recorded sp
 caller's turns cycle through plain sentences, short answers ("Yes.", "Tuesday works.") and
 sentences with pauses inside ("I need... um... an oil change for my Civic."). Per call:
 
-- reply (the headline): the end of the last voiced 20 ms frame of the caller's turn -> the first
-  audible agent audio, everything included (VAD, end-of-turn wait, speech-to-text final, model,
-  speech), by kind of turn;
+- reply (the headline): the end of the last audible 20 ms frame of the caller's turn -> the first
+  audible agent audio (the same test of sound at both ends), everything included (VAD,
+  end-of-turn wait, speech-to-text final, model, speech), by kind of turn;
 - cut in: turns with pauses inside where the agent's voice (or a `clear` of it) came between
   the first pause and the end of the sentence: a pause taken for the end of the turn;
 - greeting: stream `start` -> first agent audio;
@@ -72,10 +72,11 @@ import crm  # noqa: E402
 from bench.stats import percentile  # noqa: E402
 from bot.call_views import STAGES  # noqa: E402
 from tests.audio import SAMPLE_RATE, TEXTS, load, pauses, silence  # noqa: E402
-from tests.fakes._pcm import pcm16_to_ulaw, ulaw_to_pcm16  # noqa: E402
-from tests.fakes.deepgram import FakeDeepgram, count_utterances  # noqa: E402
+from tests.fakes._pcm import pcm16_to_ulaw  # noqa: E402
+from tests.fakes.deepgram import FakeDeepgram  # noqa: E402
 from tests.fakes.openai import FakeOpenAI, Reply  # noqa: E402
 from tests.fakes.twilio_caller import (  # noqa: E402
+    FRAME_BYTES,
     TwilioCaller,
     audible,
     inbound_call_params,
@@ -133,9 +134,12 @@ class Figures:
 
 
 def _speech_bounds(name: str) -> tuple[float, float]:
-    """Where speech starts and ends inside a fixture, in seconds."""
-    segments = count_utterances(ulaw_to_pcm16(load(name)), SAMPLE_RATE)
-    return segments[0][0], segments[-1][1]
+    """Where speech starts and ends inside a fixture, in seconds: its first and last audible
+    20 ms frames, by the test that finds the agent's first audio too (the fake speech-to-text's
+    louder threshold ends "Yes." before its "s")."""
+    ulaw = load(name)
+    frames = [at for at in range(0, len(ulaw), FRAME_BYTES) if audible(ulaw[at:at + FRAME_BYTES])]
+    return frames[0] / SAMPLE_RATE, (frames[-1] + FRAME_BYTES) / SAMPLE_RATE
 
 
 async def one_call(base: str, twilio: FakeTwilioRest, figures: Figures, delay: float = 0.0,
@@ -266,9 +270,16 @@ async def level(base: str, twilio: FakeTwilioRest, launcher: psutil.Process, cal
             (sum(mine.cpu_times()[:2]) - cpu_before[1]) / seconds)
 
 
+# The two figures reported of every distribution, and each one's ratio to the bare bot's.
+QUANTILES: dict[str, Callable[[list[float]], float]] = {
+    "p50": statistics.median, "p95": lambda values: percentile(values, 0.95)}
+
+
 def _ms(values: list[float]) -> str:
     ms = [v * 1000 for v in values]
-    return f"p50 {statistics.median(ms):.0f} p95 {percentile(ms, 0.95):.0f} ms" if ms else "-"
+    if not ms:
+        return "-"
+    return " ".join(f"{label} {quantile(ms):.0f}" for label, quantile in QUANTILES.items()) + " ms"
 
 
 def _report(bot: str, calls: int, figures: Figures, peak: int, idle: int, launcher_cpu: float,
@@ -363,10 +374,10 @@ def _ratios(ours: dict[int, Figures], bare: dict[int, Figures]) -> None:
     for calls in sorted(ours.keys() & bare.keys()):
         cells = []
         for name, pick in (("reply", lambda f: f.replies), ("barge-in", lambda f: f.barge_in)):
-            for label, q in (("p50", 0.5), ("p95", 0.95)):
+            for label, quantile in QUANTILES.items():
                 if not (pick(ours[calls]) and pick(bare[calls])):
                     continue
-                mine, theirs = percentile(pick(ours[calls]), q), percentile(pick(bare[calls]), q)
+                mine, theirs = quantile(pick(ours[calls])), quantile(pick(bare[calls]))
                 cells.append(f"{name} {label} {mine / theirs:.2f}x")
         print(f"ours / bare at {calls} calls: " + ", ".join(cells))
 

@@ -22,6 +22,8 @@ from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.utils.errors import classify_http_exception
 
+from pipeline.early_answer import ToolsWaitForTheTurn
+
 log = logging.getLogger(__name__)
 
 
@@ -46,9 +48,10 @@ class AnswerTooSlow(TimeoutError):
     """The model kept the caller waiting past its budget."""
 
 
-class BudgetedOpenAILLMService(OpenAILLMService):
+class BudgetedOpenAILLMService(ToolsWaitForTheTurn, OpenAILLMService):
     """An answer that fails for good (its retry spent, or not worth one) fails as Pipecat's
     service does: an ErrorFrame upstream, after any words it did say, and the response's end.
+    A speculative answer's tools wait for its turn to end (pipeline/early_answer.py).
     """
 
     def __init__(self, *, first_token_secs: float, answer_secs: float, **kwargs: Any) -> None:

@@ -21,17 +21,20 @@ from pipecat.audio.turn.smart_turn.base_smart_turn import BaseSmartTurn, SmartTu
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
 from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
-from pipecat.frames.frames import EndWorkerFrame, TTSSpeakFrame
+from pipecat.frames.frames import EndWorkerFrame, TTSSpeakFrame, VADUserStoppedSpeakingFrame
 from pipecat.processors.aggregators.llm_response_universal import (
     LLMUserAggregator,
     LLMUserAggregatorParams,
 )
+from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy, TurnAnalyzerUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from config.settings import Settings
 from pipeline.barge_in import BackchannelAwareStart
+from pipeline.early_answer import AnswersDuringTheWait
+from pipeline.early_finalize import FinalizesAtPauses
 from pipeline.services import SAMPLE_RATE
-from pipeline.unfinished_turns import SilenceStop, SmartTurnStop
+from pipeline.unfinished_turns import HoldsUnfinishedTurns
 
 
 @cache
@@ -128,6 +131,28 @@ class SharedSmartTurn(LocalSmartTurnAnalyzerV3):
     @property
     def _model_executor(self) -> ThreadPoolExecutor:
         return _smart_turn_threads()
+
+
+class SmartTurnStop(HoldsUnfinishedTurns, AnswersDuringTheWait, FinalizesAtPauses,
+                    TurnAnalyzerUserTurnStopStrategy):
+    """Pipecat's Smart-Turn stop strategy, holding turns that end on unfinished words, asking
+    for the words at the start of each pause, and answering a turn whose words are all in
+    while only Smart-Turn's verdict holds it open; and asking the model only about speech that
+    started a turn. Pipecat asks it at every pause of every sound the VAD hears, "mm-hmm" over
+    the agent included, and an inference costs more than anything else a call does
+    (bench/call_bench.py)."""
+
+    async def _handle_vad_user_stopped_speaking(self, frame: VADUserStoppedSpeakingFrame) -> None:
+        if self._caller_turn:  # FinalizesAtPauses keeps it
+            await super()._handle_vad_user_stopped_speaking(frame)
+            return
+        # Speech that started no turn (a backchannel, a cough): nothing to end, nothing to ask.
+        self._vad_user_speaking = False
+        self._turn_analyzer.clear()
+
+
+class SilenceStop(HoldsUnfinishedTurns, SpeechTimeoutUserTurnStopStrategy):
+    """Pipecat's fixed-pause stop strategy, holding turns that end on unfinished words."""
 
 
 def caller_turns(settings: Settings) -> LLMUserAggregatorParams:

@@ -22,12 +22,6 @@ from pipecat.frames.frames import (
     VADUserStoppedSpeakingFrame,
 )
 from pipecat.turns.types import ProcessFrameResult
-from pipecat.turns.user_stop import (
-    SpeechTimeoutUserTurnStopStrategy,
-    TurnAnalyzerUserTurnStopStrategy,
-)
-
-from pipeline.early_finalize import FinalizesAtPauses
 
 
 def _words(*groups: str) -> frozenset[str]:
@@ -118,23 +112,3 @@ class HoldsUnfinishedTurns:
         if self._held is not None:
             held, self._held = self._held, None
             await self.task_manager.cancel_task(held)
-
-
-class SmartTurnStop(HoldsUnfinishedTurns, FinalizesAtPauses, TurnAnalyzerUserTurnStopStrategy):
-    """Pipecat's Smart-Turn stop strategy, holding turns that end on unfinished words, asking
-    for the words at the start of each pause; and asking the model only about speech that
-    started a turn. Pipecat asks it at every pause of every sound the VAD hears, "mm-hmm" over
-    the agent included, and an inference costs more than anything else a call does
-    (bench/call_bench.py)."""
-
-    async def _handle_vad_user_stopped_speaking(self, frame: VADUserStoppedSpeakingFrame) -> None:
-        if self._caller_turn:  # FinalizesAtPauses keeps it
-            await super()._handle_vad_user_stopped_speaking(frame)
-            return
-        # Speech that started no turn (a backchannel, a cough): nothing to end, nothing to ask.
-        self._vad_user_speaking = False
-        self._turn_analyzer.clear()
-
-
-class SilenceStop(HoldsUnfinishedTurns, SpeechTimeoutUserTurnStopStrategy):
-    """Pipecat's fixed-pause stop strategy, holding turns that end on unfinished words."""

@@ -45,7 +45,9 @@ class EchoGate(FrameProcessor):
     (0: lets everything through)."""
 
     def __init__(self, *, margin_db: float, hangover_seconds: float = 0.3, **kwargs: object) -> None:
-        super().__init__(**kwargs)
+        # Direct mode (both halves): every 20 ms of audio either way passes here, and a queue
+        # and a task hop each would only add to what a busy event loop runs behind.
+        super().__init__(enable_direct_mode=True, **kwargs)
         self._ratio = 10 ** (-margin_db / 20) if margin_db else 0.0  # 0 dB: no gate
         self._hangover = hangover_seconds
         self._agent: deque[tuple[float, float]] = deque()  # (sent at, level) of agent audio
@@ -79,7 +81,7 @@ class EchoGate(FrameProcessor):
 
 class _AgentVoice(FrameProcessor):
     def __init__(self, gate: EchoGate) -> None:
-        super().__init__()
+        super().__init__(enable_direct_mode=True)
         self._gate = gate
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:

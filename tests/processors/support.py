@@ -1,4 +1,5 @@
-"""Frames a processor must receive going upstream, inside `pipecat.tests.utils.run_test`.
+"""Frames a processor must receive going upstream, inside `pipecat.tests.utils.run_test`; and
+what a processor pushed down, in order (`PushOrder`).
 
 `run_test` sends all its frames one way. A frame wrapped in `Upstream` travels down past the
 processor untouched; `Reflect`, placed right after it, sends the wrapped frame back up, so
@@ -72,4 +73,19 @@ class PlayOut(FrameProcessor):
         await super().process_frame(frame, direction)
         if isinstance(frame, EndFrame):
             await asyncio.sleep(self._secs)
+        await self.push_frame(frame, direction)
+
+
+class PushOrder(FrameProcessor):
+    """Notes what goes down in the order it was pushed: handled in the pushing task (direct
+    mode), where run_test's own queues let an InterruptionFrame, a system frame, overtake."""
+
+    def __init__(self) -> None:
+        super().__init__(enable_direct_mode=True)
+        self.down: list[Frame] = []
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if direction is FrameDirection.DOWNSTREAM:
+            self.down.append(frame)
         await self.push_frame(frame, direction)

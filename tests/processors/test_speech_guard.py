@@ -21,31 +21,16 @@ from pipecat.frames.frames import (
     UserStartedSpeakingFrame,
 )
 from pipecat.pipeline.pipeline import Pipeline
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.tests.utils import SleepFrame, run_test
 
 from processors.speech_guard import Clip, SpeechGuard
-from tests.processors.support import Reflect, Upstream, settle, with_upstream
+from tests.processors.support import PushOrder, Reflect, Upstream, settle, with_upstream
 
 TIMEOUT = 0.1
 GREETING = Clip("greeting", "Thanks for calling.", b"\x10\x20" * 800, 8000)  # 0.1 s
 SORRY = Clip("line_trouble", "Sorry.", b"\x30\x40" * 400, 8000)
 FILLER = Clip("filler", "One moment, please.", b"\x50\x60" * 2400, 8000)  # 0.3 s, longer than a retry
-
-
-class PushOrder(FrameProcessor):
-    """Notes what goes down in the order it was pushed: handled in the pushing task (direct
-    mode), where run_test's own queues let an InterruptionFrame, a system frame, overtake."""
-
-    def __init__(self) -> None:
-        super().__init__(enable_direct_mode=True)
-        self.down: list[Frame] = []
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        await super().process_frame(frame, direction)
-        if direction is FrameDirection.DOWNSTREAM:
-            self.down.append(frame)
-        await self.push_frame(frame, direction)
 
 
 class Run:
