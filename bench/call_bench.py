@@ -4,15 +4,16 @@
 
 Starts `python -m bot` as its own process (configured from the environment for the database
 and cache, e.g. DATABASE_URL/REDIS_URL, else the embedded ones in .data/), with Deepgram,
-OpenAI and Twilio replaced by the fakes from tests/fakes: the model and the voice answer at
-once, speech-to-text sends each final `--stt-final-ms` after it is due (default 250 ms,
-Deepgram's published median), with the words said so far ("I need" in the first pause of "I
-need... um... an oil change"). `--bots ours,bare` runs the same calls against
-bench/bare_pipecat_bot.py too, a bare Pipecat 1.14 bot on the same fakes (Silero VAD, 0.2 s
-stop, 0.6 s speech timeout, or Pipecat's default Smart-Turn with `--turn-detection smart-turn`),
-and prints each figure's ratio to it. Simulated Twilio callers speak recorded speech; each
-caller's turns cycle through plain sentences, short answers ("Yes.", "Tuesday works.") and
-sentences with pauses inside ("I need... um... an oil change for my Civic."). Per call:
+OpenAI and Twilio replaced by the fakes from tests/fakes: the voice answers at once, the model
+too (or after `--model-first-token-ms`, as a real one takes), speech-to-text sends each final
+`--stt-final-ms` after it is due (default 250 ms, Deepgram's published median), with the words
+said so far ("I need" in the first pause of "I need... um... an oil change"). `--bots ours,bare`
+runs the same calls against bench/bare_pipecat_bot.py too, a bare Pipecat 1.14 bot on the same
+fakes (Silero VAD, 0.2 s stop, 0.6 s speech timeout, or Pipecat's default Smart-Turn with
+`--turn-detection smart-turn`), and prints each figure's ratio to it. Simulated Twilio callers
+speak recorded speech; each caller's turns cycle through plain sentences, short answers ("Yes.",
+"Tuesday works.") and sentences with pauses inside ("I need... um... an oil change for my
+Civic."). Per call:
 
 - reply (the headline): the end of the last audible 20 ms frame of the caller's turn -> the first
   audible agent audio (the same test of sound at both ends), everything included (VAD,
@@ -74,7 +75,7 @@ from bot.call_views import STAGES  # noqa: E402
 from tests.audio import SAMPLE_RATE, TEXTS, load, pauses, silence  # noqa: E402
 from tests.fakes._pcm import pcm16_to_ulaw  # noqa: E402
 from tests.fakes.deepgram import FakeDeepgram  # noqa: E402
-from tests.fakes.openai import FakeOpenAI, Reply  # noqa: E402
+from tests.fakes.openai import FakeOpenAI, Reply, Stall  # noqa: E402
 from tests.fakes.twilio_caller import (  # noqa: E402
     FRAME_BYTES,
     TwilioCaller,
@@ -390,12 +391,14 @@ async def main(args: argparse.Namespace) -> None:
     async with (FakeDeepgram(script=[*script, TEXTS["actually_wait"]], per_connection=True,
                              tts_voice="speech" if args.echo else "tone",
                              final_delay=args.stt_final_ms / 1000) as deepgram,
-                FakeOpenAI(lambda _request: Reply(REPLY)) as openai,
+                FakeOpenAI(lambda _request: Stall(Reply(REPLY), args.model_first_token_ms / 1000)
+                           if args.model_first_token_ms else Reply(REPLY)) as openai,
                 FakeTwilioRest(auth_token=TOKEN) as twilio):
         load1, load5, _ = os.getloadavg()
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {load1:.2f} /"
               f" {load5:.2f} (1 / 5 min); turn detection {args.turn_detection}; speech-to-text"
-              f" final after {args.stt_final_ms:.0f} ms; {args.turns} turns per call; barge-in"
+              f" final after {args.stt_final_ms:.0f} ms; model's first token after"
+              f" {args.model_first_token_ms:.0f} ms; {args.turns} turns per call; barge-in"
               f" {os.environ.get('BARGE_IN', 'pause')}; echo "
               + (f"{args.echo_db:.0f} dB, {args.echo_ms:.0f} ms" if args.echo else "none"))
         results = {}
@@ -424,6 +427,8 @@ if __name__ == "__main__":
                         help="caller turns per call before the barge-in (cycling through the kinds)")
     parser.add_argument("--stt-final-ms", type=float, default=250.0,
                         help="how long the speech-to-text fake takes to send each final")
+    parser.add_argument("--model-first-token-ms", type=float, default=0.0,
+                        help="how long the model fake takes to its first token (0: at once)")
     parser.add_argument("--arrivals", type=float, default=0.2,
                         help="seconds between call arrivals within a level (0: all at once)")
     parser.add_argument("--echo", action="store_true",

@@ -22,7 +22,8 @@ class Chromium:
 
     def __init__(self, microphone: Path) -> None:
         self._microphone = microphone
-        self._profile = tempfile.TemporaryDirectory(prefix="chromium-")
+        # Chromium's helper processes can still be writing the profile as the browser exits.
+        self._profile = tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True)
         self._process: asyncio.subprocess.Process | None = None
         self._socket: Any = None
         self._ids = itertools.count(1)
