@@ -62,10 +62,11 @@ class AnswersDuringTheWait:
         return result
 
     async def _answer_if_only_the_voice_holds_the_turn(self) -> None:
+        if (self._speculation is not None or not self._vad_stopped or self._vad_user_speaking
+                or self._turn_complete or not self._transcript_finalized):
+            return
         words = self._turn_words()
-        if (self._speculation is None and self._vad_stopped and not self._vad_user_speaking
-                and not self._turn_complete and self._transcript_finalized and words
-                and not sounds_unfinished(words)):
+        if words and not sounds_unfinished(words):
             self._speculation = UserTurnSpeculation(text=words)
             await self.trigger_user_turn_inference_triggered(speculation=self._speculation)
 
@@ -109,7 +110,7 @@ class ToolsWaitForTheTurn:
             self._turn_ended.set()  # the gate has released the answer by now
 
     async def run_function_calls(self, function_calls: Sequence[FunctionCallFromLLM]) -> None:
-        if self._speculation_gate.is_speculating:
+        if self._speculation_gate.is_speculating:  # Pipecat's record: is its turn still open?
             self._turn_ended.clear()
             await self._turn_ended.wait()
         await super().run_function_calls(function_calls)

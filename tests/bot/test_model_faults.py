@@ -17,7 +17,7 @@ from tests.audio import TEXTS, load
 from tests.bot.conftest import DESK_NUMBER, Launcher
 from tests.bot.test_calls import closed_log
 from tests.fakes.openai import Call, Drop, Fail, Reply, Result, Stall, ToolCalls
-from tests.fakes.twilio_caller import TwilioCaller
+from tests.fakes.twilio_caller import TwilioCaller, audible
 
 BUDGET = 2.0  # seconds from the caller's last word to the agent's voice
 MARGIN = 0.5  # for a loaded test machine
@@ -118,6 +118,33 @@ async def test_a_model_failing_twice_apologises_and_the_caller_gets_a_person(
     assert _turns(log)[1:4] == [("caller", TEXTS["book_oil_change"]), ("agent", MODEL_APOLOGY),
                                 ("caller", TEXTS["speak_to_person"])]
     assert log["outcome"] == "transferred"
+
+
+async def test_an_answer_asked_for_early_that_fails_apologises_once_the_turn_has_ended(
+        launcher: Launcher) -> None:
+    # Smart-Turn judges this recording unfinished, so the model is asked during the wait
+    # (pipeline/early_answer.py); both attempts fail there, before the caller's turn has ended.
+    launcher.deepgram.add_script(TEXTS["paused_tuesday"])
+    launcher.policy.add(Fail(500), Fail(503))
+    caller = await launcher.ring("+16465550168")
+    async with caller:
+        await caller.wait_for_bot_silence(timeout=15)
+        before = caller.position()
+        await caller.say(load("paused_tuesday"))
+        said_until = time.monotonic()
+        silence = await caller.dead_air_since(said_until, timeout=15)
+        await launcher.deepgram.wait_for_spoken(2, timeout=10)
+        await caller.wait_for_bot_silence(timeout=15)
+        await caller.hang_up()
+    # Nothing of the agent while the caller spoke (the apology waited for the turn's end) ...
+    assert not [e for e in caller.events[before:]
+                if e.at < said_until and e.event == "media" and audible(e.payload)]
+    assert silence <= BUDGET + MARGIN, silence
+    # ... then the apology, once; and the model was not asked a third time for the turn.
+    assert launcher.deepgram.spoken[1:] == [MODEL_APOLOGY]
+    assert len(launcher.openai.requests) == 2
+    log = await closed_log(caller.call_sid)
+    assert _turns(log)[1:] == [("caller", "Could we do Tuesday afternoon?"), ("agent", MODEL_APOLOGY)]
 
 
 async def test_a_model_still_failing_on_the_next_turn_hands_the_caller_to_the_desk(

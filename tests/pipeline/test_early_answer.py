@@ -18,7 +18,9 @@ from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.frames.frames import (
     EagerEndOfTurnCancelFrame,
+    ErrorFrame,
     Frame,
+    LLMFullResponseEndFrame,
     LLMTextFrame,
     UserStoppedSpeakingFrame,
 )
@@ -38,7 +40,7 @@ from pipeline.turns import caller_turns
 from processors.reconnecting_stt import ReconnectingDeepgramSTTService
 from tests.audio import SAMPLE_RATE, TEXTS, load, silence
 from tests.fakes.deepgram import FakeDeepgram
-from tests.fakes.openai import Call, ChatRequest, FakeOpenAI, Reply, ToolCalls
+from tests.fakes.openai import Call, ChatRequest, Fail, FakeOpenAI, Reply, ToolCalls
 from tests.pipeline.test_unfinished_turns import in_real_time
 from tests.processors.support import PushOrder
 
@@ -59,6 +61,7 @@ class _Call:
         self.tool_ran_at: list[float] = []
         self.requests: list[ChatRequest] = []
         self.down: Sequence[Frame] = []  # what came down past the model
+        self.up: Sequence[Frame] = []  # what went up out of the pipeline (errors)
 
     async def run(self, utterances: list[str], audio: bytes) -> None:
         context = LLMContext(tools=ToolsSchema(standard_tools=[SLOTS]))
@@ -80,7 +83,7 @@ class _Call:
                                            first_token_secs=2, answer_secs=5)
             llm.register_function("check_slots", check_slots)
             heard = PushOrder()
-            await run_test(
+            _, self.up = await run_test(
                 Pipeline([stt, caller, llm, heard, agent]), frames_to_send=in_real_time(audio),
                 pipeline_params=PipelineParams(audio_in_sample_rate=SAMPLE_RATE))
             self.down = heard.down
@@ -154,3 +157,18 @@ async def test_a_tool_the_early_answer_wanted_never_runs_if_the_caller_goes_on()
     assert call.tool_ran_at == []
     assert [request.last_user_text() for request in call.requests][-1] == "Could we do Tuesday afternoon? No."
     assert call.said() == "Sure."
+
+
+async def test_an_early_answer_that_fails_is_reported_once_behind_the_end_of_the_turn() -> None:
+    # The model fails the early request and its retry: the call hears its apology (on the
+    # ErrorFrame, pipeline/call.py) as for any failed answer, and the failed answer's end comes
+    # down only behind the turn's end, where the apology then follows it. The model is not asked
+    # a third time for the same turn.
+    call = _Call([Fail(500), Fail(500), Reply("never asked for")])
+    await call.run([TEXTS["paused_tuesday"]], load("paused_tuesday") + silence(1.5))
+
+    assert [text for _, text in call.turns] == ["Could we do Tuesday afternoon?"]
+    assert [request.status for request in call.requests] == [500, 500]
+    assert len([frame for frame in call.up if isinstance(frame, ErrorFrame)]) == 1
+    assert call.index(UserStoppedSpeakingFrame) < call.index(LLMFullResponseEndFrame)
+    assert call.said() == ""
